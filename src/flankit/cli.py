@@ -1,0 +1,151 @@
+"""`flankit <verb>`: parse arguments, then call one library function. Imports are lazy."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from flankit.errors import FlankitError
+
+
+def _data_ls(args: argparse.Namespace) -> int:
+    from flankit.data.collections import BUILTIN, CollectionSpec, load_collection
+    from flankit.data.sources import BadRows
+
+    names = [args.collection] if args.collection else list(BUILTIN)
+    for name in names:
+        bad, excluded = BadRows(skip=True), {}
+        try:
+            tasks = load_collection(CollectionSpec(name=name, path=args.path), args.data_root, bad, excluded)
+        except FlankitError as exc:
+            print(f"{name}: not available ({exc})")
+            continue
+        n = sum(len(t) for t in tasks)
+        print(f"{name}: {len(tasks)} tasks, {n:,} examples"
+              + (f", {len(excluded)} held out as benchmark sources" if excluded else "")
+              + (f", {bad.total} bad rows skipped" if bad.total else ""))
+        if args.collection or args.verbose:
+            for t in tasks:
+                kinds = [k for k in ("cot", "inverted") if t.by_kind[k]]
+                flags = ", ".join(
+                    [f"{len(t.templates)} templates"] + (["options"] if t.has_options else []) + kinds
+                    + (["held out"] if t.meta.get("held_out") else [])
+                )
+                print(f"  {t.name:<50} {len(t):>7,}  {flags}")
+    return 0
+
+
+def _data_show(args: argparse.Namespace) -> int:
+    from flankit.data.collections import find_task
+    from flankit.data.sources import BadRows
+    from flankit.data.tasks import Variant, render_example
+
+    task = find_task(args.task, args.data_root, BadRows(skip=True))
+    if args.cot and not task.supports_cot:
+        raise FlankitError("this task has no chain-of-thought rationales", task=task.name, hint="drop --cot")
+    if args.inverted and not task.supports_inversion:
+        raise FlankitError("this task has no input-inversion templates", task=task.name, hint="drop --inverted")
+    variant = Variant(args.format, cot=args.cot, inverted=args.inverted)
+    for i in range(min(args.n, len(task))):
+        idx = (args.start + i) % len(task)
+        r = render_example(task, idx, variant, seed=args.seed, max_shots=args.max_shots)
+        rule = "=" * 78
+        print(f"{rule}\n{task.name} #{idx}  template={r.template}  format={r.format}  "
+              f"cot={r.cot}  inverted={r.inverted}  shots={r.shots}\n{rule}")
+        print("--- inputs ---")
+        print(r.inputs)
+        print("--- targets ---")
+        print(r.targets)
+        print()
+    return 0
+
+
+def _data_build(args: argparse.Namespace) -> int:
+    from flankit.config import load_config
+    from flankit.data.build import DataConfig, build
+
+    overrides = list(args.overrides)
+    if args.num_proc is not None:
+        overrides.append(f"num_proc={args.num_proc}")
+    if args.skip_bad_rows:
+        overrides.append("skip_bad_rows=true")
+    if args.format:
+        overrides.append(f"output.format={args.format}")
+    cfg = load_config(DataConfig, args.config, overrides)
+    stats = build(cfg, args.out, progress=not args.quiet)
+    tok = stats.get("tokens")
+    print(f"wrote {stats['examples']:,} examples in {stats['seconds']:.1f} s to {args.out}/")
+    if tok:
+        eff = tok["efficiency"]
+        print(f"packed into {tok.get('rows', 0):,} rows ({tok['layout']}), efficiency {eff:.3f}")
+    if stats["bad_rows_total"]:
+        print(f"skipped {stats['bad_rows_total']} bad rows (see stats.json)")
+    print(f"report: {args.out}/summary.md")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="flankit",
+        description="Instruction-finetune and evaluate language models the Flan way.",
+    )
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    verbs = parser.add_subparsers(dest="verb")
+
+    data = verbs.add_parser("data", help="instruction data: list, show and build mixtures")
+    data_verbs = data.add_subparsers(dest="data_verb", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-root", help="folder with flan_cot/, bigbench/, niv2/ (default $FLANKIT_DATA or ../shared/data)")
+
+    ls = data_verbs.add_parser("ls", parents=[common], help="collections and their tasks with counts")
+    ls.add_argument("collection", nargs="?", help="list this collection's tasks")
+    ls.add_argument("--path", help="the collection's folder or YAML file")
+    ls.add_argument("-v", "--verbose", action="store_true", help="list tasks of every collection")
+    ls.set_defaults(func=_data_ls)
+
+    show = data_verbs.add_parser("show", parents=[common], help="render examples of one task")
+    show.add_argument("task", help="task name, e.g. cot_gsm8k, bb_anachronisms, syn_add")
+    show.add_argument("--format", default="zsopt", choices=["zsopt", "zsnoopt", "fsopt", "fsnoopt"])
+    show.add_argument("--cot", action="store_true", help="chain-of-thought templates")
+    show.add_argument("--inverted", action="store_true", help="input-inversion templates")
+    show.add_argument("-n", type=int, default=3, help="how many examples")
+    show.add_argument("--start", type=int, default=0, help="first example index")
+    show.add_argument("--seed", type=int, default=0)
+    show.add_argument("--max-shots", type=int, default=5)
+    show.set_defaults(func=_data_show)
+
+    bld = data_verbs.add_parser("build", help="build a mixture into shards with a report")
+    bld.add_argument("config", help="YAML data config (see configs/data/)")
+    bld.add_argument("overrides", nargs="*", help="config overrides like mixture.num_examples=1000")
+    bld.add_argument("--out", required=True, help="output directory")
+    bld.add_argument("--num-proc", type=int, help="worker processes")
+    bld.add_argument("--skip-bad-rows", action="store_true", help="skip and count malformed rows")
+    bld.add_argument("--format", choices=["jsonl", "parquet"], help="text shard format")
+    bld.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    bld.set_defaults(func=_data_build)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        from flankit import __version__
+
+        print(__version__)
+        return 0
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return args.func(args)
+    except FlankitError as exc:
+        print(f"flankit: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("flankit: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,164 @@
+"""Typed configs: frozen dataclasses filled from YAML plus `a.b=value` overrides.
+
+Unknown keys and wrong types fail with a FlankitError naming the key and, where one exists,
+the closest valid key.
+
+Example:
+    >>> from dataclasses import dataclass
+    >>> @dataclass(frozen=True)
+    ... class Opt:
+    ...     lr: float = 1e-3
+    >>> from_dict(Opt, {"lr": "5e-4"}).lr
+    0.0005
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
+
+import yaml
+
+from flankit.errors import FlankitError
+
+T = TypeVar("T")
+
+
+def load_config(cls: type[T], path: str | Path | None, overrides: list[str] = ()) -> T:
+    """Read a YAML file (or nothing), apply `a.b=value` overrides, and build `cls`."""
+    data: dict[str, Any] = {}
+    source = str(path) if path else "<defaults>"
+    if path:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise FlankitError(f"cannot read config: {exc.strerror}", file=source) from exc
+        try:
+            loaded = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            line = mark.line + 1 if mark else None
+            raise FlankitError(f"invalid YAML: {exc}", file=source, line=line) from exc
+        if loaded is not None and not isinstance(loaded, dict):
+            raise FlankitError("a config file must hold a mapping at the top", file=source)
+        data = loaded or {}
+    for item in overrides:
+        apply_override(data, item)
+    return from_dict(cls, data, where=source)
+
+
+def apply_override(data: dict[str, Any], item: str) -> None:
+    """Set `a.b.c=value` in a nested dict; the value is parsed as YAML (`x=3` gives an int)."""
+    if "=" not in item:
+        raise FlankitError(f"override {item!r} must look like key.sub=value")
+    key, raw = item.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw != "" else ""
+    except yaml.YAMLError as exc:
+        raise FlankitError(f"override {item!r}: value is not valid YAML: {exc}") from exc
+    node = data
+    parts = key.strip().split(".")
+    for part in parts[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            node[part] = child
+        node = child
+    node[parts[-1]] = value
+
+
+def from_dict(cls: type[T], data: Any, where: str = "<config>", prefix: str = "") -> T:
+    """Build dataclass `cls` from plain data, checking every key and type."""
+    if not isinstance(data, dict):
+        raise FlankitError(f"expected a mapping for {prefix or cls.__name__}", file=where)
+    hints = get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in fields:
+            close = difflib.get_close_matches(str(key), list(fields), n=1)
+            hint = f"did you mean {prefix}{close[0]}?" if close else f"known keys: {', '.join(fields)}"
+            raise FlankitError(f"unknown config key {prefix}{key}", file=where, hint=hint)
+    kwargs = {}
+    for name, value in data.items():
+        kwargs[name] = _coerce(hints[name], value, where, f"{prefix}{name}")
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise FlankitError(f"{prefix or cls.__name__}: {exc}", file=where) from exc
+
+
+def to_dict(obj: Any) -> Any:
+    """The plain-data form of a config tree (for stats files and model cards)."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [to_dict(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: to_dict(v) for k, v in obj.items()}
+    return obj
+
+
+def _coerce(tp: Any, value: Any, where: str, key: str) -> Any:
+    origin = get_origin(tp)
+    args = get_args(tp)
+    if tp is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(arg, value, where, key)
+            except FlankitError as exc:
+                errors.append(exc.message)
+        raise FlankitError(f"config key {key}: {errors[-1] if errors else 'bad value'}", file=where)
+    if origin is Literal:
+        if value not in args:
+            raise FlankitError(
+                f"config key {key}: {value!r} is not one of {', '.join(map(repr, args))}", file=where
+            )
+        return value
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value if value is not None else {}, where, prefix=f"{key}.")
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise FlankitError(f"config key {key}: expected a list, got {value!r}", file=where)
+        item_tp = args[0] if args else Any
+        items = [_coerce(item_tp, v, where, f"{key}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise FlankitError(f"config key {key}: expected a mapping, got {value!r}", file=where)
+        val_tp = args[1] if len(args) == 2 else Any
+        return {k: _coerce(val_tp, v, where, f"{key}.{k}") for k, v in value.items()}
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise FlankitError(f"config key {key}: expected true/false, got {value!r}", file=where)
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise FlankitError(f"config key {key}: expected an integer, got {value!r}", file=where)
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise FlankitError(f"config key {key}: expected a number, got {value!r}", file=where)
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise FlankitError(f"config key {key}: expected a string, got {value!r}", file=where)
+    return value

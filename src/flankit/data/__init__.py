@@ -1,0 +1,1 @@
+"""Instruction data: sources -> tasks -> templates -> mixtures -> features -> packed rows."""

@@ -1,0 +1,476 @@
+"""Build a rendered (and optionally tokenized and packed) mixture into shards, with a report.
+
+Stages are plain functions over batches (`render_batch`, `tokenize_batch`) so they run in worker
+processes (`num_proc`) and could be wrapped by a cluster engine; the main process only packs and
+writes. Output, under `out/`:
+- `data/part-NNNNN.{jsonl,parquet}`: rendered examples (inputs, targets, task, template, ...);
+- `tokens/part-NNNNN.safetensors`: packed int32 feature arrays (when a tokenizer is given);
+- `stats.json` and `summary.md`: counts per task and collection, tokens, packing efficiency,
+  truncation, decontamination and bad-row counts, and how often each task's examples repeat.
+Shards are written to a temporary name and renamed, so a crash never leaves a half shard.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from flankit.config import to_dict
+from flankit.errors import FlankitError
+from flankit.data.collections import CollectionSpec, load_collection
+from flankit.data.decontam import build_index, decontaminate
+from flankit.data.features import decoder_rows, encdec_rows, truncate
+from flankit.data.mixtures import Mixture, Ref
+from flankit.data.packing import BestFitPacker
+from flankit.data.sources import BadRows
+from flankit.data.tasks import Task, Variant, render_example
+
+
+@dataclass(frozen=True)
+class MixtureConfig:
+    preset: str | None = None  # proportion_a | proportion_b | flan2022
+    temperature: float = 1.0
+    num_examples: int | None = None  # None: every example once
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class RenderConfig:
+    max_shots: int = 5
+    fewshot_budget: int = 1920
+
+
+@dataclass(frozen=True)
+class DecontamConfig:
+    eval_paths: list[str] = field(default_factory=list)
+    ngram: int = 13
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    tokenizer: str | None = None  # hub id, local dir, "byt5", or "train" (a new one on this data)
+    layout: Literal["encdec", "decoder"] = "encdec"
+    input_length: int = 2048
+    target_length: int = 512
+    length: int = 2048  # decoder layout
+    pack: bool = True
+    vocab_size: int = 8000  # for tokenizer: train
+    rows_per_shard: int = 4096
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    format: Literal["jsonl", "parquet"] = "jsonl"
+    shard_size: int = 10_000
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Everything `flankit data build` needs."""
+
+    collections: list[CollectionSpec] = field(default_factory=lambda: [CollectionSpec(name="synthetic")])
+    data_root: str | None = None
+    mixture: MixtureConfig = field(default_factory=MixtureConfig)
+    render: RenderConfig = field(default_factory=RenderConfig)
+    decontaminate: DecontamConfig = field(default_factory=DecontamConfig)
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+    skip_bad_rows: bool = False
+    num_proc: int = 1
+    batch_size: int = 512
+
+
+@dataclass
+class LoadReport:
+    bad: BadRows
+    excluded: dict[str, str] = field(default_factory=dict)
+    decontaminated: dict[str, int] = field(default_factory=dict)
+
+
+def load_mixture(cfg: DataConfig) -> tuple[Mixture, LoadReport]:
+    """Load every collection, drop benchmark sources and contaminated examples, build the mixture."""
+    report = LoadReport(BadRows(skip=cfg.skip_bad_rows))
+    loaded = []
+    for spec in cfg.collections:
+        loaded.append((spec, load_collection(spec, cfg.data_root, report.bad, report.excluded)))
+    if cfg.decontaminate.eval_paths:
+        index = build_index(cfg.decontaminate.eval_paths, cfg.decontaminate.ngram)
+        for _, tasks in loaded:
+            for task in tasks:
+                removed = decontaminate(task, index)
+                if removed:
+                    report.decontaminated[task.name] = removed
+    mix = Mixture(loaded, seed=cfg.mixture.seed, preset=cfg.mixture.preset, temperature=cfg.mixture.temperature)
+    return mix, report
+
+
+# ---------------------------------------------------------------- batch stages (worker side)
+
+_STATE: dict = {}
+
+
+def _init_state(tasks: list[Task], render: RenderConfig, seed: int, tokenizer, layout: str) -> None:
+    _STATE.update(tasks=tasks, render=render, seed=seed, tokenizer=tokenizer, layout=layout)
+
+
+def render_batch(refs: list[tuple]) -> list[dict]:
+    """Render a batch of (task, index, epoch, format, cot, inverted) tuples into rows."""
+    tasks, render, seed = _STATE["tasks"], _STATE["render"], _STATE["seed"]
+    rows = []
+    for ti, idx, epoch, fmt, cot, inv in refs:
+        r = render_example(
+            tasks[ti], idx, Variant(fmt, cot, inv), seed=seed, epoch=epoch,
+            max_shots=render.max_shots, fewshot_budget=render.fewshot_budget,
+        )
+        row = r.to_row()
+        row["epoch"] = epoch
+        rows.append(row)
+    return rows
+
+
+def tokenize_batch(rows: list[dict]) -> tuple[list[list[int]], list[list[int]]]:
+    """Token ids for inputs and targets; EOS ends targets (and encoder inputs)."""
+    from flankit.tokenizer import encode
+
+    tok, layout = _STATE["tokenizer"], _STATE["layout"]
+    eos = tok.eos_token_id
+    inputs = encode(tok, [r["inputs"] for r in rows])
+    if layout == "decoder":
+        targets = encode(tok, [" " + r["targets"] for r in rows])
+    else:
+        targets = encode(tok, [r["targets"] for r in rows])
+        inputs = [ids + [eos] for ids in inputs]
+    targets = [ids + [eos] for ids in targets]
+    return inputs, targets
+
+
+def _work(refs: list[tuple]):
+    rows = render_batch(refs)
+    tokens = tokenize_batch(rows) if _STATE.get("tokenizer") is not None else None
+    return rows, tokens
+
+
+# ---------------------------------------------------------------- writers (main side)
+
+
+class ShardWriter:
+    """Writes rows to numbered shards atomically (temporary name, then rename)."""
+
+    def __init__(self, folder: Path, fmt: str, shard_size: int) -> None:
+        self.folder, self.fmt, self.shard_size = folder, fmt, shard_size
+        folder.mkdir(parents=True, exist_ok=True)
+        self.rows: list[dict] = []
+        self.shards = 0
+
+    def add(self, rows: list[dict]) -> None:
+        self.rows.extend(rows)
+        while len(self.rows) >= self.shard_size:
+            self._write(self.rows[: self.shard_size])
+            self.rows = self.rows[self.shard_size :]
+
+    def close(self) -> None:
+        if self.rows:
+            self._write(self.rows)
+            self.rows = []
+
+    def _write(self, rows: list[dict]) -> None:
+        path = self.folder / f"part-{self.shards:05d}.{self.fmt}"
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        if self.fmt == "jsonl":
+            with open(tmp, "w", encoding="utf-8") as f:
+                for row in rows:
+                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        else:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            pq.write_table(pa.Table.from_pylist(rows), tmp)
+        os.replace(tmp, path)
+        self.shards += 1
+
+
+class TokenWriter:
+    """Packs token ids into fixed-length rows and writes safetensors shards."""
+
+    def __init__(self, folder: Path, feats: FeatureConfig, tokenizer) -> None:
+        self.folder, self.feats = folder, feats
+        folder.mkdir(parents=True, exist_ok=True)
+        self.pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self.eos = tokenizer.eos_token_id
+        self.start = self.pad  # T5's decoder start token is the pad id
+        encdec = feats.layout == "encdec"
+        caps = (feats.input_length, feats.target_length) if encdec else (feats.length,)
+        self.packer = BestFitPacker(caps) if feats.pack else None
+        self.pending: dict[int, tuple[list[int], list[int]]] = {}  # queued in the packer
+        self.count = 0
+        self.ready: list[list[tuple[list[int], list[int]]]] = []
+        self.shards = 0
+        self.stats = Counter()
+
+    def add(self, inputs: list[list[int]], targets: list[list[int]]) -> None:
+        f = self.feats
+        for inp, tgt in zip(inputs, targets):
+            self.stats["examples"] += 1
+            if f.layout == "encdec":
+                inp, di = truncate(inp, f.input_length, self.eos)
+                tgt, dt = truncate(tgt, f.target_length, self.eos)
+                lengths = (len(inp), len(tgt))
+            else:
+                tgt, dt = truncate(tgt, f.length, self.eos)
+                inp, di = truncate(inp, f.length - len(tgt), None, keep="end")
+                lengths = (len(inp) + len(tgt),)
+            self.stats["input_tokens"] += len(inp)
+            self.stats["target_tokens"] += len(tgt)
+            if di:
+                self.stats["truncated_inputs"] += 1
+                self.stats["dropped_input_tokens"] += di
+            if dt:
+                self.stats["truncated_targets"] += 1
+                self.stats["dropped_target_tokens"] += dt
+            if self.packer is None:
+                self.ready.append([(inp, tgt)])
+                continue
+            self.pending[self.count] = (inp, tgt)
+            self.count += 1
+            for row in self.packer.add(lengths):
+                self.ready.append([self.pending.pop(i) for i in row])
+        self._drain(final=False)
+
+    def close(self) -> None:
+        if self.packer is not None:
+            for row in self.packer.finish():
+                self.ready.append([self.pending.pop(i) for i in row])
+        self._drain(final=True)
+
+    def _drain(self, final: bool) -> None:
+        n = self.feats.rows_per_shard
+        while len(self.ready) >= n or (final and self.ready):
+            rows, self.ready = self.ready[:n], self.ready[n:]
+            self._write(rows)
+
+    def _write(self, rows) -> None:
+        from safetensors.numpy import save_file
+
+        f = self.feats
+        if f.layout == "encdec":
+            arrays = encdec_rows(rows, f.input_length, f.target_length, pad_id=self.pad, start_id=self.start)
+        else:
+            arrays = decoder_rows(rows, f.length, pad_id=self.pad)
+        self.stats["rows"] += len(rows)
+        path = self.folder / f"part-{self.shards:05d}.safetensors"
+        tmp = path.with_suffix(".tmp")
+        save_file(arrays, str(tmp), metadata={"layout": f.layout})
+        os.replace(tmp, path)
+        self.shards += 1
+
+    def report(self) -> dict:
+        s, f = self.stats, self.feats
+        rows = max(s["rows"], 1)
+        if f.layout == "encdec":
+            eff_in = s["input_tokens"] / (rows * f.input_length)
+            eff_tgt = s["target_tokens"] / (rows * f.target_length)
+            ratio = s["input_tokens"] / max(s["target_tokens"], 1)
+            side = "inputs" if eff_in >= eff_tgt else "targets"
+            packing = {
+                "efficiency_inputs": eff_in,
+                "efficiency_targets": eff_tgt,
+                "filling_side": side,
+                "efficiency": max(eff_in, eff_tgt),
+                "input_target_token_ratio": ratio,
+                "suggested_target_length": int(round(f.input_length / ratio)) if ratio else None,
+            }
+        else:
+            packing = {"efficiency": (s["input_tokens"] + s["target_tokens"]) / (rows * f.length)}
+        return {"layout": f.layout, "packed": f.pack, **dict(s), **packing}
+
+
+def _refs(mix: Mixture, num_examples: int | None) -> tuple[Iterator[Ref], int, object]:
+    if num_examples is None:
+        total = sum(len(t) for t in mix.tasks)
+        return mix.every_example_once(), total, None
+    stream = mix.stream()
+    return islice(stream, num_examples), num_examples, stream
+
+
+def _batches(refs: Iterator[Ref], size: int) -> Iterator[list[tuple]]:
+    while True:
+        chunk = list(islice(refs, size))
+        if not chunk:
+            return
+        yield [(r.task, r.index, r.epoch, r.variant.format, r.variant.cot, r.variant.inverted) for r in chunk]
+
+
+def _prepare_tokenizer(cfg: DataConfig, mix: Mixture, out: Path):
+    name = cfg.features.tokenizer
+    if name is None:
+        return None
+    from flankit.tokenizer import load_tokenizer, train_tokenizer
+
+    if name != "train":
+        return load_tokenizer(name)
+    # Train on a sample of the mixture's own rendered text.
+    _init_state(mix.tasks, cfg.render, cfg.mixture.seed, None, cfg.features.layout)
+    sample_refs, _, _ = _refs(mix, min(20_000, sum(len(t) for t in mix.tasks)))
+    texts = []
+    for batch in _batches(sample_refs, 1024):
+        for row in render_batch(batch):
+            texts += [row["inputs"], row["targets"]]
+    return train_tokenizer(texts, cfg.features.vocab_size, out / "tokenizer")
+
+
+def build(cfg: DataConfig, out: str | Path, *, progress: bool = True) -> dict:
+    """Build the mixture described by `cfg` into `out`; return the stats (also in stats.json)."""
+    t0 = time.perf_counter()
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write_test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise FlankitError(f"output directory is not writable: {exc.strerror}", file=str(out)) from exc
+    mix, load = load_mixture(cfg)
+    tokenizer = _prepare_tokenizer(cfg, mix, out)
+    refs, total, stream = _refs(mix, cfg.mixture.num_examples)
+    texts = ShardWriter(out / "data", cfg.output.format, cfg.output.shard_size)
+    tokens = TokenWriter(out / "tokens", cfg.features, tokenizer) if tokenizer is not None else None
+    per_task = defaultdict(Counter)
+    _init_state(mix.tasks, cfg.render, cfg.mixture.seed, tokenizer, cfg.features.layout)
+    batches = _batches(refs, cfg.batch_size)
+    pool = None
+    if cfg.num_proc > 1:
+        if "fork" not in mp.get_all_start_methods():
+            raise FlankitError("num_proc > 1 needs the 'fork' start method (Linux); use num_proc: 1")
+        pool = mp.get_context("fork").Pool(cfg.num_proc)
+        results = pool.imap(_work, batches, chunksize=1)
+    else:
+        results = map(_work, batches)
+    bar = _progress(total, progress)
+    try:
+        for rows, toks in results:
+            texts.add(rows)
+            if tokens is not None:
+                tokens.add(*toks)
+            for row in rows:
+                c = per_task[row["task"]]
+                c["examples"] += 1
+                c[f"format:{row['format']}"] += 1
+                c["cot"] += row["cot"]
+                c["inverted"] += row["inverted"]
+                c["fewshot_fallback_zero_shot"] += row["format"].startswith("fs") and row["shots"] == 0
+            bar.update(len(rows))
+    finally:
+        bar.close()
+        if pool is not None:
+            pool.terminate()
+    texts.close()
+    if tokens is not None:
+        tokens.close()
+    seconds = time.perf_counter() - t0
+    stats = _stats(cfg, mix, load, per_task, stream, tokens, texts, seconds)
+    (out / "stats.json").write_text(json.dumps(stats, indent=2, ensure_ascii=False))
+    (out / "summary.md").write_text(summary_markdown(stats))
+    return stats
+
+
+def _progress(total: int, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="ex", desc="build", disable=not enabled, dynamic_ncols=True)
+
+
+def _stats(cfg, mix, load, per_task, stream, tokens, texts, seconds) -> dict:
+    repeats = stream.repeats() if stream is not None else {t.name: 1.0 for t in mix.tasks}
+    tasks = []
+    for t, p in zip(mix.tasks, mix.probs):
+        c = per_task.get(t.name, Counter())
+        tasks.append({
+            "task": t.name, "collection": t.collection, "source_examples": len(t), "rate": float(p),
+            "examples": c["examples"], "repeats": round(repeats.get(t.name, 0.0), 4),
+            "cot": c["cot"], "inverted": c["inverted"],
+            "formats": {k.split(":", 1)[1]: v for k, v in c.items() if k.startswith("format:")},
+            "fewshot_fallback_zero_shot": c["fewshot_fallback_zero_shot"],
+            "decontaminated": load.decontaminated.get(t.name, 0),
+            "bad_rows": load.bad.counts.get(t.name, 0),
+        })
+    by_collection: dict[str, dict] = {}
+    for row in tasks:
+        agg = by_collection.setdefault(row["collection"], {"tasks": 0, "examples": 0, "rate": 0.0})
+        agg["tasks"] += 1
+        agg["examples"] += row["examples"]
+        agg["rate"] += row["rate"]
+    n = sum(r["examples"] for r in tasks)
+    return {
+        "examples": n,
+        "seconds": round(seconds, 3),
+        "examples_per_second": round(n / seconds, 1) if seconds else None,
+        "mode": "every_example_once" if cfg.mixture.num_examples is None else "sampled",
+        "text_shards": texts.shards,
+        "collections": by_collection,
+        "tasks": tasks,
+        "excluded_tasks": load.excluded,
+        "decontaminated_total": sum(load.decontaminated.values()),
+        "bad_rows_total": load.bad.total,
+        "bad_row_samples": load.bad.samples,
+        "tokens": tokens.report() if tokens is not None else None,
+        "config": to_dict(cfg),
+    }
+
+
+def summary_markdown(stats: dict) -> str:
+    """A readable report of a build."""
+    lines = [
+        "# Mixture build summary",
+        "",
+        f"{stats['examples']:,} examples ({stats['mode']}) in {stats['seconds']:.1f} s "
+        f"({stats['examples_per_second']:,} examples/s).",
+        "",
+        "| collection | tasks | examples | mixture rate |",
+        "|---|---:|---:|---:|",
+    ]
+    for name, c in stats["collections"].items():
+        lines.append(f"| {name} | {c['tasks']} | {c['examples']:,} | {c['rate']:.3f} |")
+    tok = stats.get("tokens")
+    if tok:
+        lines += ["", "## Tokens and packing", ""]
+        lines.append(f"- layout: {tok['layout']}, packed: {tok['packed']}, rows: {tok.get('rows', 0):,}")
+        lines.append(f"- input tokens: {tok.get('input_tokens', 0):,}; target tokens: {tok.get('target_tokens', 0):,}")
+        if tok["layout"] == "encdec":
+            lines.append(
+                f"- packing efficiency: inputs {tok['efficiency_inputs']:.3f}, targets "
+                f"{tok['efficiency_targets']:.3f} (filling side: {tok['filling_side']})"
+            )
+            lines.append(
+                f"- input/target token ratio {tok['input_target_token_ratio']:.2f}: a target length of "
+                f"about {tok['suggested_target_length']} suits this input length"
+            )
+        else:
+            lines.append(f"- packing efficiency: {tok['efficiency']:.3f}")
+        lines.append(
+            f"- truncated: {tok.get('truncated_inputs', 0):,} inputs ({tok.get('dropped_input_tokens', 0):,} tokens), "
+            f"{tok.get('truncated_targets', 0):,} targets ({tok.get('dropped_target_tokens', 0):,} tokens)"
+        )
+    lines += ["", "## Held out and dropped", ""]
+    lines.append(f"- tasks excluded: {len(stats['excluded_tasks'])}" + (
+        " (" + ", ".join(f"{k}: {v}" for k, v in list(stats["excluded_tasks"].items())[:10]) + (", ..." if len(stats["excluded_tasks"]) > 10 else "") + ")" if stats["excluded_tasks"] else ""))
+    lines.append(f"- examples removed by decontamination: {stats['decontaminated_total']:,}")
+    lines.append(f"- bad rows skipped: {stats['bad_rows_total']:,}")
+    lines += ["", "## Tasks (largest share first)", "", "| task | collection | source ex. | rate | examples | repeats | CoT | inverted | decontam. | bad rows |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for t in sorted(stats["tasks"], key=lambda r: -r["rate"])[:60]:
+        lines.append(
+            f"| {t['task']} | {t['collection']} | {t['source_examples']:,} | {t['rate']:.4f} | {t['examples']:,} | "
+            f"{t['repeats']:.2f} | {t['cot']:,} | {t['inverted']:,} | {t['decontaminated']} | {t['bad_rows']} |"
+        )
+    if len(stats["tasks"]) > 60:
+        lines.append(f"| ... {len(stats['tasks']) - 60} more in stats.json | | | | | | | | | |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,175 @@
+"""Decontamination: drop training examples that share a long n-gram with evaluation data.
+
+Evaluation texts are read from the benchmarks' own files (BBH JSON, MMLU CSV, MGSM TSV, TyDiQA
+SQuAD JSON, or any JSONL with `input`/`question` fields); a training example is contaminated when
+any run of `n` consecutive lower-cased words (default 13, as in GPT-3 and the Flan papers' checks)
+also occurs in an evaluation text. Texts shorter than `n` words cannot match and are skipped.
+
+Example:
+    >>> idx = NgramIndex(n=3)
+    >>> idx.add("The quick brown fox jumps")
+    >>> idx.contains("a QUICK brown fox!"), idx.contains("brown dog")
+    (True, False)
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from flankit.errors import FlankitError
+from flankit.data.tasks import Task
+
+WORD = re.compile(r"\w+", re.UNICODE)
+# Task-level fields repeat across every example of a task; they are not per-example content.
+TASK_LEVEL_FIELDS = ("description", "definition")
+_WORD_HASHES: dict[str, int] = {}
+
+
+def words(text: str) -> list[str]:
+    return WORD.findall(text.lower())
+
+
+class NgramIndex:
+    """A sorted array of 64-bit hashes of word n-grams, checked many texts at a time."""
+
+    def __init__(self, n: int = 13) -> None:
+        if n < 1:
+            raise FlankitError("decontamination n-gram length must be >= 1")
+        self.n = n
+        self.hashes = np.empty(0, dtype=np.uint64)
+        self.texts = 0
+
+    def _window_hashes(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Rolling polynomial hashes of every n-word window that stays inside one text."""
+        ws = [words(t) for t in texts]
+        lengths = np.fromiter((len(w) for w in ws), dtype=np.int64, count=len(ws))
+        flat = [w for ww in ws for w in ww]
+        total = len(flat)
+        if total < self.n:
+            return np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.int64)
+        # Word hashes must agree across processes: crc32 is stable where hash() is salted.
+        cache = _WORD_HASHES
+        for w in set(flat).difference(cache):
+            cache[w] = zlib.crc32(w.encode())
+        h = np.fromiter(map(cache.__getitem__, flat), dtype=np.uint64, count=total)
+        h = h * np.uint64(0x9E3779B97F4A7C15) + np.uint64(1)
+        windows = total - self.n + 1
+        acc = np.zeros(windows, dtype=np.uint64)
+        mult = np.uint64(1)
+        with np.errstate(over="ignore"):
+            for k in range(self.n):
+                acc += h[k : k + windows] * mult
+                mult = mult * np.uint64(1099511628211)
+        owner = np.repeat(np.arange(len(texts)), lengths)
+        valid = owner[: windows] == owner[self.n - 1 :]
+        return acc[valid], owner[: windows][valid]
+
+    def add(self, text: str) -> None:
+        self.add_many([text])
+
+    def add_many(self, texts: list[str]) -> None:
+        grams, _ = self._window_hashes(texts)
+        self.texts += len(texts)
+        self.hashes = np.union1d(self.hashes, grams)
+
+    def contains(self, text: str) -> bool:
+        return bool(self.contains_many([text])[0])
+
+    def contains_many(self, texts: list[str]) -> np.ndarray:
+        """One boolean per text: does it share an n-gram with the index?"""
+        hit = np.zeros(len(texts), dtype=bool)
+        if not len(self.hashes) or not texts:
+            return hit
+        grams, owner = self._window_hashes(texts)
+        pos = np.searchsorted(self.hashes, grams).clip(0, len(self.hashes) - 1)
+        hit[owner[self.hashes[pos] == grams]] = True
+        return hit
+
+
+def eval_texts(path: str | Path) -> Iterator[str]:
+    """The question/context texts in an evaluation file or a directory of them."""
+    path = Path(path)
+    if path.is_dir():
+        for child in sorted(path.rglob("*")):
+            if child.is_file() and child.suffix in (".json", ".jsonl", ".csv", ".tsv"):
+                yield from eval_texts(child)
+        return
+    if not path.exists():
+        raise FlankitError("evaluation file not found", file=str(path), hint="fix decontaminate.eval_paths")
+    if path.suffix == ".csv":  # MMLU: question, A, B, C, D, answer
+        with open(path, encoding="utf-8", newline="") as f:
+            for row in csv.reader(f):
+                if row:
+                    yield " ".join(row[:-1]) if len(row) > 2 else row[0]
+    elif path.suffix == ".tsv":  # MGSM: question \t answer
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                yield line.split("\t", 1)[0]
+    elif path.suffix == ".jsonl":
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                if line.strip():
+                    row = json.loads(line)
+                    yield " ".join(str(row.get(k, "")) for k in ("input", "question", "context"))
+    elif path.suffix == ".json":
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise FlankitError(f"invalid JSON: {exc.msg}", file=str(path), line=exc.lineno) from exc
+        yield from _json_texts(data)
+
+
+def _json_texts(data) -> Iterator[str]:
+    if isinstance(data, dict):
+        if "examples" in data and isinstance(data["examples"], list):  # BBH / BIG-bench
+            for ex in data["examples"]:
+                if isinstance(ex, dict):
+                    yield str(ex.get("input", ""))
+            return
+        if "data" in data and isinstance(data["data"], list):  # SQuAD format (TyDiQA GoldP)
+            for article in data["data"]:
+                for para in article.get("paragraphs", []):
+                    yield para.get("context", "")
+                    for qa in para.get("qas", []):
+                        yield qa.get("question", "")
+            return
+        for value in data.values():  # e.g. {"finnish": [{context, question, ...}]}
+            yield from _json_texts(value)
+    elif isinstance(data, list):
+        for item in data:
+            if isinstance(item, dict):
+                yield " ".join(str(item.get(k, "")) for k in ("input", "question", "context") if k in item)
+            else:
+                yield from _json_texts(item)
+
+
+def build_index(paths: list[str], n: int = 13) -> NgramIndex:
+    """An n-gram index over every evaluation text found under `paths`."""
+    index = NgramIndex(n)
+    for p in paths:
+        index.add_many([t for t in eval_texts(p) if t])
+    return index
+
+
+def decontaminate(task: Task, index: NgramIndex) -> int:
+    """Remove contaminated examples from `task` in place; return how many were removed."""
+    texts = [
+        " ".join(
+            " ".join(v) if isinstance(v, list) else str(v)
+            for k, v in ex.fields.items()
+            if k not in TASK_LEVEL_FIELDS
+        )
+        for ex in task.examples
+    ]
+    hits = index.contains_many(texts)
+    kept = [ex for ex, hit in zip(task.examples, hits) if not hit]
+    removed = len(task.examples) - len(kept)
+    task.examples = kept
+    return removed

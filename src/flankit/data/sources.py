@@ -1,0 +1,286 @@
+"""Readers for task files in their publishers' formats, with counted, never silent, bad rows.
+
+Each reader yields `Example`s whose `where` is "file:line" (or "file:#index" for JSON lists).
+A bad row raises `FlankitError` naming file, line, task and field, unless the `BadRows` policy
+skips it, in which case it is counted (and kept for the build report).
+
+Example:
+    >>> import tempfile, os
+    >>> p = os.path.join(tempfile.mkdtemp(), "toy_train.tsv")
+    >>> _ = open(p, "w").write("What is 1+1?\\t2\\t1 plus 1 is 2.\\n")
+    >>> [e.fields["answer"] for e in read_cot_tsv(p, task="cot_toy", bad=BadRows())]
+    ['2']
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flankit.errors import FlankitError
+from flankit.data.tasks import Example
+
+
+@dataclass
+class BadRows:
+    """Policy and tally for malformed rows: raise (default) or skip and count."""
+
+    skip: bool = False
+    counts: dict[str, int] = field(default_factory=dict)
+    samples: list[str] = field(default_factory=list)
+
+    def handle(self, error: FlankitError) -> None:
+        if not self.skip:
+            raise error
+        task = error.task or "?"
+        self.counts[task] = self.counts.get(task, 0) + 1
+        if len(self.samples) < 50:
+            self.samples.append(str(error))
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def _text(value: Any) -> str | None:
+    """A usable text value, or None for missing/empty/NaN."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    text = str(value)
+    return text if text.strip() else None
+
+
+def read_cot_tsv(path: str | Path, *, task: str, bad: BadRows) -> Iterator[Example]:
+    """Flan CoT TSV: no header; question, answer, chain of thought; literal `\\n` escapes."""
+    path = str(path)
+    names = ("question", "answer", "rationale")
+    try:
+        handle = open(path, encoding="utf-8", newline="")
+    except OSError as exc:
+        raise FlankitError(f"cannot read: {exc.strerror}", file=path, task=task) from exc
+    with handle:
+        for lineno, line in enumerate(handle, start=1):
+            line = line.rstrip("\r\n")
+            if not line:
+                continue
+            cols = line.split("\t")
+            if len(cols) != 3:
+                bad.handle(
+                    FlankitError(
+                        f"expected 3 tab-separated columns (question, answer, rationale), got {len(cols)}",
+                        file=path,
+                        line=lineno,
+                        task=task,
+                    )
+                )
+                continue
+            fields = {}
+            for name, value in zip(names, cols):
+                value = value.replace("\\n", "\n").strip()
+                if not value:
+                    bad.handle(
+                        FlankitError("empty value", file=path, line=lineno, task=task, field=name)
+                    )
+                    fields = None
+                    break
+                fields[name] = value
+            if fields is not None:
+                yield Example(fields, f"{path}:{lineno}")
+
+
+def read_json(path: str | Path, *, task: str | None = None) -> Any:
+    """Parse a JSON file, turning errors into FlankitError with the line."""
+    path = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise FlankitError(f"cannot read: {exc.strerror}", file=path, task=task) from exc
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise FlankitError(f"invalid JSON: {exc.msg}", file=path, line=exc.lineno, task=task) from exc
+
+
+def bigbench_examples(data: dict, *, path: str, task: str, bad: BadRows) -> Iterator[Example]:
+    """BIG-bench `examples`: `input` plus `target` (str or list) and/or `target_scores`."""
+    examples = data.get("examples")
+    if not isinstance(examples, list):
+        raise FlankitError("no 'examples' list", file=path, task=task, field="examples")
+    description = data.get("description") or ""
+    for i, ex in enumerate(examples):
+        where = f"{path}:#{i}"
+        if not isinstance(ex, dict):
+            bad.handle(FlankitError("example is not an object", file=where, task=task))
+            continue
+        scores = ex.get("target_scores")
+        has_scores = isinstance(scores, dict) and bool(scores)
+        question = _text(ex.get("input"))
+        # BIG-bench allows an empty input for multiple choice: the options are the content.
+        if question is None and not (has_scores and isinstance(ex.get("input"), str)):
+            bad.handle(FlankitError("missing or empty", file=where, task=task, field="input"))
+            continue
+        fields: dict[str, Any] = {"input": (question or "").strip(), "description": description}
+        if has_scores:
+            options = [str(k) for k in scores]
+            best = max(scores, key=lambda k: scores[k])
+            fields["options"] = options
+            fields["answer"] = str(best)
+        else:
+            target = ex.get("target")
+            if isinstance(target, list):
+                target = next((t for t in target if _text(t) is not None), None)
+            target = _text(target)
+            if target is None:
+                bad.handle(FlankitError("missing or empty", file=where, task=task, field="target"))
+                continue
+            fields["answer"] = target.strip()
+        yield Example(fields, where)
+
+
+def niv2_examples(
+    data: dict, *, path: str, task: str, bad: BadRows
+) -> tuple[str, list[Example], list[Example]]:
+    """NIV2 task file -> (definition, instances, positive examples)."""
+    definition = data.get("Definition")
+    if isinstance(definition, list):
+        definition = definition[0] if definition else None
+    definition = _text(definition)
+    if definition is None:
+        raise FlankitError("missing or empty", file=path, task=task, field="Definition")
+    instances = data.get("Instances")
+    if not isinstance(instances, list):
+        raise FlankitError("no 'Instances' list", file=path, task=task, field="Instances")
+
+    def convert(items: list, kind: str) -> list[Example]:
+        out = []
+        for i, inst in enumerate(items):
+            where = f"{path}:{kind}#{i}"
+            if not isinstance(inst, dict):
+                bad.handle(FlankitError("entry is not an object", file=where, task=task))
+                continue
+            inp = _text(inst.get("input"))
+            output = inst.get("output")
+            if isinstance(output, list):
+                output = next((o for o in output if _text(o) is not None), None)
+            output = _text(output)
+            if inp is None or output is None:
+                name = "input" if inp is None else "output"
+                bad.handle(FlankitError("missing, empty or NaN", file=where, task=task, field=name))
+                continue
+            out.append(
+                Example(
+                    {"definition": definition.strip(), "input": inp.strip(), "answer": output.strip()},
+                    where,
+                )
+            )
+        return out
+
+    positives = convert(data.get("Positive Examples") or [], "Positive Examples")
+    return definition, convert(instances, "Instances"), positives
+
+
+TABLE_FORMATS = ("jsonl", "csv", "parquet", "hub")
+
+
+def read_table_rows(
+    path: str, fmt: str, *, task: str, split: str = "train", name: str | None = None,
+    revision: str | None = None, trust_remote_code: bool = False,
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Raw rows of a JSONL / CSV / Parquet file or a Hugging Face hub dataset, with locations."""
+    if fmt == "jsonl":
+        try:
+            handle = open(path, encoding="utf-8")
+        except OSError as exc:
+            raise FlankitError(f"cannot read: {exc.strerror}", file=path, task=task) from exc
+        with handle:
+            for lineno, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise FlankitError(
+                        f"invalid JSON: {exc.msg}", file=path, line=lineno, task=task
+                    ) from exc
+                if not isinstance(row, dict):
+                    raise FlankitError("row is not a JSON object", file=path, line=lineno, task=task)
+                yield f"{path}:{lineno}", row
+    elif fmt == "csv":
+        try:
+            handle = open(path, encoding="utf-8", newline="")
+        except OSError as exc:
+            raise FlankitError(f"cannot read: {exc.strerror}", file=path, task=task) from exc
+        with handle:
+            reader = csv.DictReader(handle)
+            for row in reader:
+                yield f"{path}:{reader.line_num}", row
+    elif fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            table = pq.read_table(path)
+        except (OSError, ValueError) as exc:
+            raise FlankitError(f"cannot read parquet: {exc}", file=path, task=task) from exc
+        for i, row in enumerate(table.to_pylist()):
+            yield f"{path}:row {i}", row
+    elif fmt == "hub":
+        import datasets
+
+        try:
+            ds = datasets.load_dataset(
+                path, name, split=split, revision=revision, trust_remote_code=trust_remote_code
+            )
+        except Exception as exc:  # the hub raises many kinds; all mean "cannot load"
+            raise FlankitError(
+                f"cannot load hub dataset {path!r} (config {name!r}, split {split!r}): {exc}",
+                task=task,
+                hint="check the dataset id, or set HF_HUB_OFFLINE=0 and your network",
+            ) from exc
+        for i, row in enumerate(ds):
+            yield f"{path}[{split}]:row {i}", row
+    else:
+        raise FlankitError(f"unknown table format {fmt!r}; choose one of {TABLE_FORMATS}", task=task)
+
+
+def map_fields(
+    rows: Iterator[tuple[str, dict[str, Any]]],
+    mapping: dict[str, str],
+    *,
+    task: str,
+    bad: BadRows,
+) -> Iterator[Example]:
+    """Rename source columns to task fields (`{task_field: source_column}`); check each value.
+
+    `options` may be a list or a string joined with `|`; every other field must be non-empty text.
+    """
+    for where, row in rows:
+        fields: dict[str, Any] = {}
+        ok = True
+        for name, column in mapping.items():
+            if column not in row:
+                bad.handle(FlankitError(f"column {column!r} is missing", file=where, task=task, field=name))
+                ok = False
+                break
+            value = row[column]
+            if name == "options":
+                if isinstance(value, str):
+                    value = [v.strip() for v in value.split("|")]
+                if not isinstance(value, (list, tuple)) or not value:
+                    bad.handle(FlankitError("options must be a non-empty list", file=where, task=task, field=name))
+                    ok = False
+                    break
+                fields[name] = [str(v) for v in value]
+                continue
+            text = _text(value)
+            if text is None:
+                bad.handle(FlankitError("missing or empty", file=where, task=task, field=name))
+                ok = False
+                break
+            fields[name] = text
+        if ok:
+            yield Example(fields, where)
