@@ -28,7 +28,7 @@ import numpy as np
 from flankit.config import to_dict
 from flankit.errors import FlankitError
 from flankit.data.collections import CollectionSpec, load_collection
-from flankit.data.decontam import build_index, decontaminate
+from flankit.data.decontam import build_index
 from flankit.data.features import decoder_rows, encdec_rows, truncate
 from flankit.data.mixtures import Mixture, Ref
 from flankit.data.packing import BestFitPacker
@@ -105,11 +105,15 @@ def load_mixture(cfg: DataConfig) -> tuple[Mixture, LoadReport]:
         loaded.append((spec, load_collection(spec, cfg.data_root, report.bad, report.excluded)))
     if cfg.decontaminate.eval_paths:
         index = build_index(cfg.decontaminate.eval_paths, cfg.decontaminate.ngram)
-        for _, tasks in loaded:
-            for task in tasks:
-                removed = decontaminate(task, index)
-                if removed:
-                    report.decontaminated[task.name] = removed
+        tasks = [t for _, ts in loaded for t in ts]
+        _STATE.update(index=index, tasks=tasks)
+        with _pool(cfg.num_proc) as pool:
+            kept = list(pool.imap(_decontaminate_one, range(len(tasks)), chunksize=8))
+        for task, keep in zip(tasks, kept):
+            removed = len(task.examples) - len(keep)
+            if removed:
+                task.examples = [task.examples[i] for i in keep]
+                report.decontaminated[task.name] = removed
     mix = Mixture(loaded, seed=cfg.mixture.seed, preset=cfg.mixture.preset, temperature=cfg.mixture.temperature)
     return mix, report
 
@@ -117,6 +121,35 @@ def load_mixture(cfg: DataConfig) -> tuple[Mixture, LoadReport]:
 # ---------------------------------------------------------------- batch stages (worker side)
 
 _STATE: dict = {}
+
+
+class _Serial:
+    """Stands in for a process pool when num_proc is 1."""
+
+    imap = staticmethod(lambda fn, items, chunksize=1: map(fn, items))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+
+def _pool(num_proc: int):
+    """A forked worker pool that inherits `_STATE`, or a serial stand-in."""
+    if num_proc <= 1:
+        return _Serial()
+    if "fork" not in mp.get_all_start_methods():
+        raise FlankitError("num_proc > 1 needs the 'fork' start method (Linux); use num_proc: 1")
+    return mp.get_context("fork").Pool(num_proc)
+
+
+def _decontaminate_one(task_i: int) -> list[int]:
+    """Indices of the examples of task `task_i` that survive decontamination."""
+    from flankit.data.decontam import contaminated
+
+    hits = contaminated(_STATE["tasks"][task_i], _STATE["index"])
+    return [i for i, hit in enumerate(hits) if not hit]
 
 
 def _init_state(tasks: list[Task], render: RenderConfig, seed: int, tokenizer, layout: str) -> None:
@@ -347,17 +380,9 @@ def build(cfg: DataConfig, out: str | Path, *, progress: bool = True) -> dict:
     per_task = defaultdict(Counter)
     _init_state(mix.tasks, cfg.render, cfg.mixture.seed, tokenizer, cfg.features.layout)
     batches = _batches(refs, cfg.batch_size)
-    pool = None
-    if cfg.num_proc > 1:
-        if "fork" not in mp.get_all_start_methods():
-            raise FlankitError("num_proc > 1 needs the 'fork' start method (Linux); use num_proc: 1")
-        pool = mp.get_context("fork").Pool(cfg.num_proc)
-        results = pool.imap(_work, batches, chunksize=1)
-    else:
-        results = map(_work, batches)
     bar = _progress(total, progress)
-    try:
-        for rows, toks in results:
+    with _pool(cfg.num_proc) as pool:
+        for rows, toks in pool.imap(_work, batches, chunksize=1):
             texts.add(rows)
             if tokens is not None:
                 tokens.add(*toks)
@@ -369,10 +394,7 @@ def build(cfg: DataConfig, out: str | Path, *, progress: bool = True) -> dict:
                 c["inverted"] += row["inverted"]
                 c["fewshot_fallback_zero_shot"] += row["format"].startswith("fs") and row["shots"] == 0
             bar.update(len(rows))
-    finally:
-        bar.close()
-        if pool is not None:
-            pool.terminate()
+    bar.close()
     texts.close()
     if tokens is not None:
         tokens.close()

@@ -296,15 +296,16 @@ def load_user_collection(path: str | Path, bad: BadRows) -> list[Task]:
         for required in ("answer",):
             if required not in src.fields:
                 raise FlankitError("the field mapping needs an 'answer' column", file=str(path), task=ut.name, field="answer")
+        # Templates are checked before any row is read, so a typo fails at once.
+        templates = parse_templates(ut.templates, where=str(path), task=ut.name)
+        for tpl in templates:
+            tpl.validate(set(src.fields), task=ut.name, where=str(path))
         location = src.path
         if src.format != "hub" and not os.path.isabs(location):
             location = str((path.parent / location).resolve())
         rows = read_table_rows(location, src.format, task=ut.name, split=src.split, name=src.name,
                                revision=src.revision, trust_remote_code=src.trust_remote_code)
         examples = list(map_fields(rows, src.fields, task=ut.name, bad=bad))
-        templates = parse_templates(ut.templates, where=str(path), task=ut.name)
-        for tpl in templates:
-            tpl.validate(set(src.fields), task=ut.name, where=str(path))
         if examples:
             tasks.append(Task(ut.name, spec.name, examples, templates, meta={"source": src.path}))
     return tasks

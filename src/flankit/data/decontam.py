@@ -158,8 +158,8 @@ def build_index(paths: list[str], n: int = 13) -> NgramIndex:
     return index
 
 
-def decontaminate(task: Task, index: NgramIndex) -> int:
-    """Remove contaminated examples from `task` in place; return how many were removed."""
+def contaminated(task: Task, index: NgramIndex) -> np.ndarray:
+    """One boolean per example of `task`: does it share an n-gram with the evaluation data?"""
     texts = [
         " ".join(
             " ".join(v) if isinstance(v, list) else str(v)
@@ -168,7 +168,12 @@ def decontaminate(task: Task, index: NgramIndex) -> int:
         )
         for ex in task.examples
     ]
-    hits = index.contains_many(texts)
+    return index.contains_many(texts)
+
+
+def decontaminate(task: Task, index: NgramIndex) -> int:
+    """Remove contaminated examples from `task` in place; return how many were removed."""
+    hits = contaminated(task, index)
     kept = [ex for ex, hit in zip(task.examples, hits) if not hit]
     removed = len(task.examples) - len(kept)
     task.examples = kept

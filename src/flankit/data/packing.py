@@ -60,7 +60,8 @@ class BestFitPacker:
         # The binding side is the one whose buffered total fills its capacity first.
         load = [sum(it[0][d] for it in items) / cap[d] for d in range(dims)] if items else [0] * dims
         primary = max(range(dims), key=lambda d: load[d])
-        items.sort(key=lambda it: (-it[0][primary], it[1]))
+        # Largest first by combined size, so long-target items are placed before the gaps close.
+        items.sort(key=lambda it: (-sum(it[0][d] / cap[d] for d in range(dims)), it[1]))
         bins = self._open
         keys: list[tuple[int, int]] = sorted((b[0][primary], i) for i, b in enumerate(bins))
         for lengths, number in items:
@@ -89,10 +90,11 @@ class BestFitPacker:
             done, self._open = [b[1] for b in bins], []
             return done
         # Keep the emptiest rows open for the next buffer; emit the rest.
-        order = sorted(range(len(bins)), key=lambda i: -bins[i][0][primary])
-        keep = set(order[: self.max_open])
-        smallest = min((it[0][primary] for it in items), default=0)
-        keep = {i for i in keep if bins[i][0][primary] >= max(smallest, 1)}
+        # A row stays open only if the smallest example seen could still fit on every side.
+        smallest = [max(min((it[0][d] for it in items), default=1), 1) for d in range(dims)]
+        alive = [i for i, b in enumerate(bins) if all(b[0][d] >= smallest[d] for d in range(dims))]
+        alive.sort(key=lambda i: -bins[i][0][primary])
+        keep = set(alive[: self.max_open])
         done = [bins[i][1] for i in range(len(bins)) if i not in keep]
         self._open = [bins[i] for i in sorted(keep)]
         return done
