@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import csv
 import json
+import hashlib
+import os
 import re
+import string
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,13 +30,17 @@ from flankit.errors import FlankitError
 from flankit.data.tasks import Task
 
 WORD = re.compile(r"\w+", re.UNICODE)
+# Punctuation to spaces, then split: the same words as WORD on ASCII text, several times faster.
+_PUNCT = str.maketrans({c: " " for c in string.punctuation + "“”‘’«»…–—¿¡。、，：；！？（）"})
 # Task-level fields repeat across every example of a task; they are not per-example content.
 TASK_LEVEL_FIELDS = ("description", "definition")
+VERSION = 2  # bump when the hashing changes, to invalidate cached indexes
 _WORD_HASHES: dict[str, int] = {}
 
 
 def words(text: str) -> list[str]:
-    return WORD.findall(text.lower())
+    """Lower-cased words, punctuation removed."""
+    return text.lower().translate(_PUNCT).split()
 
 
 class NgramIndex:
@@ -88,9 +95,19 @@ class NgramIndex:
         if not len(self.hashes) or not texts:
             return hit
         grams, owner = self._window_hashes(texts)
+        # A bitmap of hash prefixes rules most windows out cheaply; survivors are checked exactly.
+        maybe = self._bitmap()[(grams >> np.uint64(40)).astype(np.int64)]
+        grams, owner = grams[maybe], owner[maybe]
         pos = np.searchsorted(self.hashes, grams).clip(0, len(self.hashes) - 1)
         hit[owner[self.hashes[pos] == grams]] = True
         return hit
+
+    def _bitmap(self) -> np.ndarray:
+        if getattr(self, "_bits_for", None) is not self.hashes:
+            bits = np.zeros(1 << 24, dtype=bool)
+            bits[(self.hashes >> np.uint64(40)).astype(np.int64)] = True
+            self._bits, self._bits_for = bits, self.hashes
+        return self._bits
 
 
 def eval_texts(path: str | Path) -> Iterator[str]:
@@ -150,12 +167,38 @@ def _json_texts(data) -> Iterator[str]:
                 yield from _json_texts(item)
 
 
-def build_index(paths: list[str], n: int = 13) -> NgramIndex:
-    """An n-gram index over every evaluation text found under `paths`."""
+def build_index(paths: list[str], n: int = 13, cache_dir: str | Path | None = None) -> NgramIndex:
+    """An n-gram index over every evaluation text found under `paths`.
+
+    The index is cached under `cache_dir` (default ~/.cache/flankit/decontam), keyed by the
+    files' paths, sizes and modification times, so later builds skip re-reading the benchmarks.
+    """
+    files = sorted({str(f) for p in paths for f in _eval_files(Path(p))})
+    key = hashlib.sha256(repr([n, VERSION] + [(f, os.path.getsize(f), os.path.getmtime(f)) for f in files]).encode()).hexdigest()[:24]
+    cache = Path(cache_dir or os.environ.get("FLANKIT_CACHE", Path.home() / ".cache" / "flankit")) / "decontam"
+    cached = cache / f"{key}.npy"
     index = NgramIndex(n)
+    if cached.exists():
+        index.hashes = np.load(cached, allow_pickle=False)
+        return index
     for p in paths:
         index.add_many([t for t in eval_texts(p) if t])
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        tmp = cache / f"{key}.tmp.npy"
+        np.save(tmp, index.hashes, allow_pickle=False)
+        os.replace(tmp, cached)
+    except OSError:
+        pass  # a read-only cache only costs time
     return index
+
+
+def _eval_files(path: Path) -> list[Path]:
+    if path.is_dir():
+        return [c for c in path.rglob("*") if c.is_file() and c.suffix in (".json", ".jsonl", ".csv", ".tsv")]
+    if not path.exists():
+        raise FlankitError("evaluation file not found", file=str(path), hint="fix decontaminate.eval_paths")
+    return [path]
 
 
 def contaminated(task: Task, index: NgramIndex) -> np.ndarray:

@@ -1,0 +1,1 @@
+"""Finetuning: packed batches, attention masks, the training loop and checkpoints."""

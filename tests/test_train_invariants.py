@@ -1,0 +1,56 @@
+import numpy as np
+import pytest
+import torch
+
+from flankit.data.features import decoder_rows, encdec_rows
+from flankit.models import build_model
+from flankit.tokenizer import train_tokenizer
+from flankit.train.step import batch_loss
+
+
+@pytest.fixture(scope="module")
+def tok():
+    words = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi".split()
+    return train_tokenizer([" ".join(words[i:] + words[:i]) for i in range(len(words))] * 20, vocab_size=200)
+
+
+def _examples(n=5, seed=0, vocab=120):
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        inp = rng.integers(3, vocab, rng.integers(3, 12)).tolist() + [1]
+        tgt = rng.integers(3, vocab, rng.integers(2, 7)).tolist() + [1]
+        out.append((inp, tgt))
+    return out
+
+
+def _tensors(arrays):
+    return {k: torch.from_numpy(v).long() for k, v in arrays.items()}
+
+
+@pytest.mark.parametrize("shape", ["t5-tiny", "llama-tiny"])
+def test_packed_loss_equals_unpacked_and_naive_packing_differs(tok, shape):
+    model, family = build_model(shape, tok, dropout=0.0, seed=0)
+    model.eval()
+    exs = _examples(5)
+    if family == "encdec":
+        packed = _tensors(encdec_rows([exs], 64, 32, pad_id=0, start_id=0))
+        single = [_tensors(encdec_rows([[e]], 64, 32, pad_id=0, start_id=0)) for e in exs]
+    else:
+        packed = _tensors(decoder_rows([exs], 96, pad_id=0))
+        single = [_tensors(decoder_rows([[e]], 96, pad_id=0)) for e in exs]
+    with torch.no_grad():
+        loss_p, n_p = batch_loss(model, packed, family)
+        parts = [batch_loss(model, b, family) for b in single]
+        loss_u = sum(p[0] for p in parts)
+        n_u = sum(p[1] for p in parts)
+        assert n_p == n_u
+        assert torch.allclose(loss_p / n_p, loss_u / n_u, atol=1e-5, rtol=0)
+        # Naive packing: one segment for the whole row, so examples see each other.
+        naive = dict(packed)
+        for key in [k for k in naive if k.endswith("segment_ids")]:
+            naive[key] = (naive[key] > 0).long()
+        if family == "decoder":
+            naive["positions"] = torch.arange(96).expand(1, 96) * (naive["segment_ids"] > 0)
+        loss_n, _ = batch_loss(model, naive, family)
+        assert abs(loss_n.item() - loss_p.item()) / n_p.item() > 1e-3
