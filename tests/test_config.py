@@ -33,12 +33,15 @@ def test_unknown_key_names_key_and_close_match():
     assert "inner.lrr" in str(err.value) and "inner.lr" in str(err.value)
 
 
-@pytest.mark.parametrize("data, words", [
-    ({"steps": "ten"}, "steps: expected an integer"),
-    ({"steps": True}, "steps: expected an integer"),
-    ({"mode": "c"}, "mode: 'c' is not one of"),
-    ({"tags": "p"}, "tags: expected a list"),
-])
+@pytest.mark.parametrize(
+    "data, words",
+    [
+        ({"steps": "ten"}, "steps: expected an integer"),
+        ({"steps": True}, "steps: expected an integer"),
+        ({"mode": "c"}, "mode: 'c' is not one of"),
+        ({"tags": "p"}, "tags: expected a list"),
+    ],
+)
 def test_wrong_type_is_named(data, words):
     with pytest.raises(FlankitError, match=words):
         from_dict(Outer, data)

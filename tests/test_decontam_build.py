@@ -6,7 +6,7 @@ from safetensors.numpy import load_file
 from flankit.cli import main
 from flankit.config import load_config
 from flankit.data.build import DataConfig, build
-from flankit.data.decontam import NgramIndex, build_index, eval_texts
+from flankit.data.decontam import NgramIndex, eval_texts
 
 LONG = "the quick brown fox jumps over the lazy dog near the quiet river bank today"
 
@@ -48,11 +48,22 @@ def test_build_writes_shards_tokens_and_report(tmp_path, layout, fmt, num_proc):
     ev = tmp_path / "eval.jsonl"
     copied = " ".join([row["table"], row["name"], row["answer"], row["rationale"]])
     ev.write_text(json.dumps({"question": "Benchmark item: " + copied}) + "\n")
-    cfg = _config(tmp_path, ev, **{"features.layout": layout, "output.format": fmt, "num_proc": num_proc, "output.shard_size": 250})
+    cfg = _config(
+        tmp_path,
+        ev,
+        **{
+            "features.layout": layout,
+            "output.format": fmt,
+            "num_proc": num_proc,
+            "output.shard_size": 250,
+        },
+    )
     out = tmp_path / "out"
     stats = build(cfg, out, progress=False)
     assert stats["examples"] == 600 and stats["text_shards"] == 3
-    assert sorted(p.name for p in (out / "data").iterdir()) == [f"part-0000{i}.{fmt}" for i in range(3)]
+    assert sorted(p.name for p in (out / "data").iterdir()) == [
+        f"part-0000{i}.{fmt}" for i in range(3)
+    ]
     by_task = {t["task"]: t for t in stats["tasks"]}
     assert by_task["syn_table_lookup"]["decontaminated"] >= 1 and stats["decontaminated_total"] >= 1
     assert sum(t["examples"] for t in stats["tasks"]) == 600
@@ -62,7 +73,10 @@ def test_build_writes_shards_tokens_and_report(tmp_path, layout, fmt, num_proc):
         assert set(arrays) >= {"encoder_input_ids", "decoder_input_ids", "decoder_segment_ids"}
         assert arrays["encoder_input_ids"].shape[1] == 256 and tok["efficiency_inputs"] > 0.5
     else:
-        assert arrays["input_ids"].shape[1] == 2048 and arrays["loss_mask"].sum() == tok["target_tokens"]
+        assert (
+            arrays["input_ids"].shape[1] == 2048
+            and arrays["loss_mask"].sum() == tok["target_tokens"]
+        )
     assert "Mixture build summary" in (out / "summary.md").read_text()
     assert (out / "tokenizer" / "tokenizer.json").exists()
 
@@ -70,10 +84,20 @@ def test_build_writes_shards_tokens_and_report(tmp_path, layout, fmt, num_proc):
 def test_build_is_deterministic_across_process_counts(tmp_path):
     ev = tmp_path / "e.jsonl"
     ev.write_text("{}\n")
-    a = build(_config(tmp_path, ev, num_proc=1, **{"features.tokenizer": "null"}), tmp_path / "a", progress=False)
-    b = build(_config(tmp_path, ev, num_proc=2, **{"features.tokenizer": "null"}), tmp_path / "b", progress=False)
+    a = build(
+        _config(tmp_path, ev, num_proc=1, **{"features.tokenizer": "null"}),
+        tmp_path / "a",
+        progress=False,
+    )
+    b = build(
+        _config(tmp_path, ev, num_proc=2, **{"features.tokenizer": "null"}),
+        tmp_path / "b",
+        progress=False,
+    )
     assert a["tasks"] == b["tasks"]
-    assert (tmp_path / "a/data/part-00000.jsonl").read_text() == (tmp_path / "b/data/part-00000.jsonl").read_text()
+    assert (tmp_path / "a/data/part-00000.jsonl").read_text() == (
+        tmp_path / "b/data/part-00000.jsonl"
+    ).read_text()
 
 
 def test_bad_rows_stop_the_build_or_are_counted(tmp_path, capsys):
@@ -85,21 +109,47 @@ def test_bad_rows_stop_the_build_or_are_counted(tmp_path, capsys):
     assert main(["data", "build", str(cfg), "--out", str(tmp_path / "o1"), "-q"]) == 2
     err = capsys.readouterr().err
     assert "toy_train.tsv:2: task cot_toy: expected 3 tab-separated columns" in err
-    assert main(["data", "build", str(cfg), "--out", str(tmp_path / "o2"), "-q", "--skip-bad-rows"]) == 0
+    assert (
+        main(["data", "build", str(cfg), "--out", str(tmp_path / "o2"), "-q", "--skip-bad-rows"])
+        == 0
+    )
     stats = json.loads((tmp_path / "o2/stats.json").read_text())
-    assert stats["bad_rows_total"] == 1 and stats["tasks"][0]["bad_rows"] == 1 and stats["examples"] == 2
+    assert (
+        stats["bad_rows_total"] == 1
+        and stats["tasks"][0]["bad_rows"] == 1
+        and stats["examples"] == 2
+    )
 
 
 def test_cli_ls_show_and_config_errors(tmp_path, capsys, shared):
     assert main(["data", "ls", "--data-root", str(shared)]) == 0
     out = capsys.readouterr().out
     assert "cot: 7 tasks, 33,443 examples" in out and "24 held out as benchmark sources" in out
-    assert main(["data", "show", "cot_gsm8k", "--format", "fsopt", "--cot", "-n", "2", "--data-root", str(shared)]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "show",
+                "cot_gsm8k",
+                "--format",
+                "fsopt",
+                "--cot",
+                "-n",
+                "2",
+                "--data-root",
+                str(shared),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert out.count("cot_gsm8k #") == 2 and "--- targets ---" in out
     cfg = tmp_path / "c.yaml"
     cfg.write_text("collections: [{name: synthetic}]\nmixtur: {}\n")
     assert main(["data", "build", str(cfg), "--out", str(tmp_path / "o")]) == 2
-    assert "unknown config key mixtur" in capsys.readouterr().err and "did you mean mixture" in "did you mean mixture"
+    assert (
+        "unknown config key mixtur" in capsys.readouterr().err
+        and "did you mean mixture" in "did you mean mixture"
+    )
     assert main(["data", "show", "syn_nope"]) == 2
     assert "unknown task 'syn_nope'" in capsys.readouterr().err

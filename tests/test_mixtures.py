@@ -14,7 +14,12 @@ TPL = (Template("t", "{question}", "{answer}"),)
 
 def _tasks(collection, sizes):
     return [
-        Task(f"{collection}_{i}", collection, [Example({"question": f"{collection}{i}-{j}", "answer": "a"}) for j in range(n)], TPL)
+        Task(
+            f"{collection}_{i}",
+            collection,
+            [Example({"question": f"{collection}{i}-{j}", "answer": "a"}) for j in range(n)],
+            TPL,
+        )
         for i, n in enumerate(sizes)
     ]
 
@@ -87,12 +92,16 @@ def test_each_epoch_visits_every_example_once():
 def test_every_example_once():
     mix = Mixture([(CollectionSpec(name="gg", cap=2), _tasks("gg", [4, 9]))], seed=1)
     refs = list(mix.every_example_once())
-    assert sorted((r.task, r.index) for r in refs) == [(0, i) for i in range(4)] + [(1, i) for i in range(9)]
+    assert sorted((r.task, r.index) for r in refs) == [(0, i) for i in range(4)] + [
+        (1, i) for i in range(9)
+    ]
 
 
 def test_variants_follow_format_weights_and_cot_rate():
     rows = [Example({"question": f"q{j}", "answer": "a", "rationale": "r"}) for j in range(4000)]
-    task = Task("h", "hh", rows, TPL + (Template("c", "{question}", "{rationale} {answer}", kind="cot"),))
+    task = Task(
+        "h", "hh", rows, TPL + (Template("c", "{question}", "{rationale} {answer}", kind="cot"),)
+    )
     spec = CollectionSpec(name="hh", formats={"zsopt": 3, "fsnoopt": 1}, cot=0.5)
     mix = Mixture([(spec, [task])])
     variants = [mix.variant(0, i, 0) for i in range(4000)]

@@ -6,14 +6,19 @@ from flankit.data.packing import BestFitPacker
 
 def test_best_fit_respects_capacity_and_places_each_example_once():
     rng = np.random.default_rng(0)
-    lengths = [(int(a), int(b)) for a, b in zip(rng.integers(1, 300, 5000), rng.integers(1, 60, 5000))]
+    lengths = [
+        (int(a), int(b)) for a, b in zip(rng.integers(1, 300, 5000), rng.integers(1, 60, 5000))
+    ]
     p = BestFitPacker((512, 128), buffer_size=1000)
     rows = p.add_many(lengths) + p.finish()
     placed = sorted(i for r in rows for i in r)
     assert placed == list(range(5000))
     for r in rows:
         assert sum(lengths[i][0] for i in r) <= 512 and sum(lengths[i][1] for i in r) <= 128
-    eff = max(sum(a for a, _ in lengths) / (512 * len(rows)), sum(b for _, b in lengths) / (128 * len(rows)))
+    eff = max(
+        sum(a for a, _ in lengths) / (512 * len(rows)),
+        sum(b for _, b in lengths) / (128 * len(rows)),
+    )
     assert eff > 0.95
 
 
@@ -26,7 +31,9 @@ def test_one_dimension_is_nearly_perfect():
 
 
 def test_encdec_rows_shift_targets_per_segment():
-    rows = encdec_rows([[([11, 12, 1], [21, 22, 1]), ([13, 1], [23, 1])]], 8, 6, pad_id=0, start_id=0)
+    rows = encdec_rows(
+        [[([11, 12, 1], [21, 22, 1]), ([13, 1], [23, 1])]], 8, 6, pad_id=0, start_id=0
+    )
     assert rows["encoder_input_ids"][0].tolist() == [11, 12, 1, 13, 1, 0, 0, 0]
     assert rows["encoder_segment_ids"][0].tolist() == [1, 1, 1, 2, 2, 0, 0, 0]
     assert rows["encoder_positions"][0].tolist() == [0, 1, 2, 0, 1, 0, 0, 0]

@@ -4,7 +4,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from flankit.data.collections import CollectionSpec, find_task, load_collection, load_user_collection
+from flankit.data.collections import (
+    CollectionSpec,
+    find_task,
+    load_collection,
+    load_user_collection,
+)
 from flankit.data.sources import BadRows, bigbench_examples, niv2_examples, read_cot_tsv
 from flankit.errors import FlankitError
 
@@ -32,23 +37,36 @@ def test_cot_tsv_bad_rows_raise_or_are_counted(tmp_path):
 
 
 def test_bigbench_multiple_choice_and_generative():
-    data = {"description": "d", "examples": [
-        {"input": "Is it?", "target_scores": {"Yes": 0, "No": 1}},
-        {"input": "2+2", "target": ["4", "four"]},
-        {"input": "", "target_scores": {"A": 1, "B": 0}},
-        {"input": "x", "target": ""},
-    ]}
+    data = {
+        "description": "d",
+        "examples": [
+            {"input": "Is it?", "target_scores": {"Yes": 0, "No": 1}},
+            {"input": "2+2", "target": ["4", "four"]},
+            {"input": "", "target_scores": {"A": 1, "B": 0}},
+            {"input": "x", "target": ""},
+        ],
+    }
     bad = BadRows(skip=True)
     rows = list(bigbench_examples(data, path="t.json", task="bb_t", bad=bad))
     assert rows[0].fields["options"] == ["Yes", "No"] and rows[0].fields["answer"] == "No"
     assert rows[1].fields["answer"] == "4" and "options" not in rows[1].fields
     assert rows[2].fields["input"] == ""  # BIG-bench allows empty inputs for multiple choice
-    assert bad.counts == {"bb_t": 1} and "t.json:#3" in bad.samples[0] and "field target" in bad.samples[0]
+    assert (
+        bad.counts == {"bb_t": 1}
+        and "t.json:#3" in bad.samples[0]
+        and "field target" in bad.samples[0]
+    )
 
 
 def test_niv2_nan_output_is_a_counted_bad_row():
-    data = {"Definition": ["Do it."], "Positive Examples": [{"input": "i", "output": "o", "explanation": "e"}],
-            "Instances": [{"id": "1", "input": "a", "output": ["b"]}, {"id": "2", "input": "c", "output": [float("nan")]}]}
+    data = {
+        "Definition": ["Do it."],
+        "Positive Examples": [{"input": "i", "output": "o", "explanation": "e"}],
+        "Instances": [
+            {"id": "1", "input": "a", "output": ["b"]},
+            {"id": "2", "input": "c", "output": [float("nan")]},
+        ],
+    }
     bad = BadRows(skip=True)
     definition, inst, pos = niv2_examples(data, path="task1.json", task="task1", bad=bad)
     assert definition == "Do it." and len(inst) == 1 and len(pos) == 1 and bad.total == 1
@@ -67,7 +85,9 @@ def test_invalid_json_names_file_and_line(tmp_path):
 def test_real_cot_collection(shared):
     tasks = load_collection(CollectionSpec(name="cot"), shared)
     by = {t.name: t for t in tasks}
-    assert set(by) == {f"cot_{n}" for n in ("aqua", "creak", "ecqa", "gsm8k", "qasc", "sensemaking", "strategyqa")}
+    assert set(by) == {
+        f"cot_{n}" for n in ("aqua", "creak", "ecqa", "gsm8k", "qasc", "sensemaking", "strategyqa")
+    }
     assert len(by["cot_gsm8k"]) == 7473 and len(by["cot_aqua"]) == 2728
     assert "\\n" not in by["cot_aqua"].examples[0].fields["question"]
     assert all(t.supports_cot and t.supports_inversion for t in tasks)
@@ -111,7 +131,10 @@ tasks:
     return yml
 
 
-ROWS = [{"q": "France", "a": "Paris", "opts": ["Paris", "Rome"]}, {"q": "Italy", "a": "Rome", "opts": ["Paris", "Rome"]}]
+ROWS = [
+    {"q": "France", "a": "Paris", "opts": ["Paris", "Rome"]},
+    {"q": "Italy", "a": "Rome", "opts": ["Paris", "Rome"]},
+]
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet", "hub"])
@@ -132,7 +155,11 @@ def test_user_collection_formats(tmp_path, fmt):
     tasks = load_user_collection(_write_user_collection(tmp_path, fmt, src), BadRows())
     (task,) = tasks
     assert task.collection == "mine" and len(task) == 2
-    assert task.examples[1].fields == {"question": "Italy", "answer": "Rome", "options": ["Paris", "Rome"]}
+    assert task.examples[1].fields == {
+        "question": "Italy",
+        "answer": "Rome",
+        "options": ["Paris", "Rome"],
+    }
 
 
 def test_user_collection_errors(tmp_path):
@@ -142,7 +169,9 @@ def test_user_collection_errors(tmp_path):
         load_user_collection(_write_user_collection(tmp_path, "jsonl", src), BadRows())
     assert f"{src}:1: task capitals: field answer: missing or empty" == str(err.value)
     yml = tmp_path / "c2.yaml"
-    yml.write_text("name: x\ntasks:\n  - name: t\n    source: {format: jsonl, path: d.jsonl, fields: {answer: a}}\n    templates: [{id: a, inputs: '{nope}', targets: '{answer}'}]\n")
+    yml.write_text(
+        "name: x\ntasks:\n  - name: t\n    source: {format: jsonl, path: d.jsonl, fields: {answer: a}}\n    templates: [{id: a, inputs: '{nope}', targets: '{answer}'}]\n"
+    )
     with pytest.raises(FlankitError, match="field nope"):
         load_user_collection(yml, BadRows())
     yml.write_text("name: x\ntaskz: []\n")

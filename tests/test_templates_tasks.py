@@ -15,22 +15,33 @@ def _task(n=8, options=False, rationale=False, **kw):
             f["rationale"] = f"because {i}"
         rows.append(Example(f, f"mem:{i}"))
     templates = (
-        Template("d0", "{question}", "{answer}"),
-        Template("d1", "Q: {question}", "{answer}"),
-        Template("c0", "{question} Think.", "{rationale} So {answer}.", kind="cot"),
-        Template("i0", "Answer {answer}; why {rationale}?", "{question}", kind="inverted"),
-    ) if rationale else (Template("d0", "{question}", "{answer}"), Template("d1", "Q: {question}", "{answer}"))
+        (
+            Template("d0", "{question}", "{answer}"),
+            Template("d1", "Q: {question}", "{answer}"),
+            Template("c0", "{question} Think.", "{rationale} So {answer}.", kind="cot"),
+            Template("i0", "Answer {answer}; why {rationale}?", "{question}", kind="inverted"),
+        )
+        if rationale
+        else (Template("d0", "{question}", "{answer}"), Template("d1", "Q: {question}", "{answer}"))
+    )
     return Task("toy", "demo", rows, templates, **kw)
 
 
 def test_template_rejects_unknown_field_and_attribute_access():
     with pytest.raises(FlankitError) as err:
-        _t = Task("t", "c", [Example({"question": "x", "answer": "y"})], (Template("t0", "{qestion}", "{answer}"),))
+        _t = Task(
+            "t",
+            "c",
+            [Example({"question": "x", "answer": "y"})],
+            (Template("t0", "{qestion}", "{answer}"),),
+        )
     assert "field qestion" in str(err.value) and "task t" in str(err.value)
     with pytest.raises(FlankitError, match="plain name"):
         Template.parse({"id": "x", "inputs": "{question.__class__}", "targets": "{answer}"})
     with pytest.raises(FlankitError, match="duplicate template id"):
-        parse_templates([{"id": "a", "inputs": "{q}", "targets": "{a}"}] * 2, where="f.yaml", task="t")
+        parse_templates(
+            [{"id": "a", "inputs": "{q}", "targets": "{a}"}] * 2, where="f.yaml", task="t"
+        )
 
 
 def test_render_is_deterministic_and_varies_with_seed():
@@ -78,7 +89,11 @@ def test_cot_and_inversion_templates():
 
 
 def test_fixed_exemplars_are_used_and_capped():
-    task = _task(5, exemplars=[Example({"question": f"pos{j}", "answer": "p"}) for j in range(4)], max_exemplars=2)
+    task = _task(
+        5,
+        exemplars=[Example({"question": f"pos{j}", "answer": "p"}) for j in range(4)],
+        max_exemplars=2,
+    )
     for i in range(5):
         r = render_example(task, i, Variant("fsopt"), seed=i)
         assert 1 <= r.shots <= 2 and "pos" in r.inputs

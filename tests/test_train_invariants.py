@@ -10,8 +10,27 @@ from flankit.train.step import batch_loss
 
 @pytest.fixture(scope="module")
 def tok():
-    words = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi".split()
-    return train_tokenizer([" ".join(words[i:] + words[:i]) for i in range(len(words))] * 20, vocab_size=200)
+    words = [
+        "alpha",
+        "beta",
+        "gamma",
+        "delta",
+        "epsilon",
+        "zeta",
+        "eta",
+        "theta",
+        "iota",
+        "kappa",
+        "lambda",
+        "mu",
+        "nu",
+        "xi",
+        "omicron",
+        "pi",
+    ]
+    return train_tokenizer(
+        [" ".join(words[i:] + words[:i]) for i in range(len(words))] * 20, vocab_size=200
+    )
 
 
 def _examples(n=5, seed=0, vocab=120):

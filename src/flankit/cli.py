@@ -16,19 +16,25 @@ def _data_ls(args: argparse.Namespace) -> int:
     for name in names:
         bad, excluded = BadRows(skip=True), {}
         try:
-            tasks = load_collection(CollectionSpec(name=name, path=args.path), args.data_root, bad, excluded)
+            tasks = load_collection(
+                CollectionSpec(name=name, path=args.path), args.data_root, bad, excluded
+            )
         except FlankitError as exc:
             print(f"{name}: not available ({exc})")
             continue
         n = sum(len(t) for t in tasks)
-        print(f"{name}: {len(tasks)} tasks, {n:,} examples"
-              + (f", {len(excluded)} held out as benchmark sources" if excluded else "")
-              + (f", {bad.total} bad rows skipped" if bad.total else ""))
+        print(
+            f"{name}: {len(tasks)} tasks, {n:,} examples"
+            + (f", {len(excluded)} held out as benchmark sources" if excluded else "")
+            + (f", {bad.total} bad rows skipped" if bad.total else "")
+        )
         if args.collection or args.verbose:
             for t in tasks:
                 kinds = [k for k in ("cot", "inverted") if t.by_kind[k]]
                 flags = ", ".join(
-                    [f"{len(t.templates)} templates"] + (["options"] if t.has_options else []) + kinds
+                    [f"{len(t.templates)} templates"]
+                    + (["options"] if t.has_options else [])
+                    + kinds
                     + (["held out"] if t.meta.get("held_out") else [])
                 )
                 print(f"  {t.name:<50} {len(t):>7,}  {flags}")
@@ -42,16 +48,22 @@ def _data_show(args: argparse.Namespace) -> int:
 
     task = find_task(args.task, args.data_root, BadRows(skip=True))
     if args.cot and not task.supports_cot:
-        raise FlankitError("this task has no chain-of-thought rationales", task=task.name, hint="drop --cot")
+        raise FlankitError(
+            "this task has no chain-of-thought rationales", task=task.name, hint="drop --cot"
+        )
     if args.inverted and not task.supports_inversion:
-        raise FlankitError("this task has no input-inversion templates", task=task.name, hint="drop --inverted")
+        raise FlankitError(
+            "this task has no input-inversion templates", task=task.name, hint="drop --inverted"
+        )
     variant = Variant(args.format, cot=args.cot, inverted=args.inverted)
     for i in range(min(args.n, len(task))):
         idx = (args.start + i) % len(task)
         r = render_example(task, idx, variant, seed=args.seed, max_shots=args.max_shots)
         rule = "=" * 78
-        print(f"{rule}\n{task.name} #{idx}  template={r.template}  format={r.format}  "
-              f"cot={r.cot}  inverted={r.inverted}  shots={r.shots}\n{rule}")
+        print(
+            f"{rule}\n{task.name} #{idx}  template={r.template}  format={r.format}  "
+            f"cot={r.cot}  inverted={r.inverted}  shots={r.shots}\n{rule}"
+        )
         print("--- inputs ---")
         print(r.inputs)
         print("--- targets ---")
@@ -84,6 +96,18 @@ def _data_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train(args: argparse.Namespace) -> int:
+    from flankit.config import load_config
+    from flankit.train.loop import TrainConfig, train
+
+    cfg = load_config(TrainConfig, args.config, list(args.overrides))
+    result = train(cfg, resume=args.resume, progress=not args.quiet)
+    print(f"trained {result['steps']} steps; final loss {result['loss']:.4f}"
+          + (f", held-out loss {result['heldout_loss']:.4f} (best at step {result['best_step']})" if result["heldout_loss"] is not None else ""))
+    print(f"model: {result['final']}" + (f"  best: {result['best']}" if result["best"] else ""))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="flankit",
@@ -95,9 +119,14 @@ def build_parser() -> argparse.ArgumentParser:
     data = verbs.add_parser("data", help="instruction data: list, show and build mixtures")
     data_verbs = data.add_subparsers(dest="data_verb", required=True)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--data-root", help="folder with flan_cot/, bigbench/, niv2/ (default $FLANKIT_DATA or ../shared/data)")
+    common.add_argument(
+        "--data-root",
+        help="folder with flan_cot/, bigbench/, niv2/ (default $FLANKIT_DATA or ../shared/data)",
+    )
 
-    ls = data_verbs.add_parser("ls", parents=[common], help="collections and their tasks with counts")
+    ls = data_verbs.add_parser(
+        "ls", parents=[common], help="collections and their tasks with counts"
+    )
     ls.add_argument("collection", nargs="?", help="list this collection's tasks")
     ls.add_argument("--path", help="the collection's folder or YAML file")
     ls.add_argument("-v", "--verbose", action="store_true", help="list tasks of every collection")
@@ -123,6 +152,13 @@ def build_parser() -> argparse.ArgumentParser:
     bld.add_argument("--format", choices=["jsonl", "parquet"], help="text shard format")
     bld.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     bld.set_defaults(func=_data_build)
+
+    tr = verbs.add_parser("train", help="finetune a model on a mixture (configs/train/*.yaml)")
+    tr.add_argument("config", help="YAML training config")
+    tr.add_argument("overrides", nargs="*", help="config overrides like steps=100 optim.lr=1e-3")
+    tr.add_argument("--resume", action="store_true", help="continue from the newest readable checkpoint")
+    tr.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    tr.set_defaults(func=_train)
     return parser
 
 

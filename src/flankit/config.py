@@ -80,7 +80,9 @@ def from_dict(cls: type[T], data: Any, where: str = "<config>", prefix: str = ""
     for key in data:
         if key not in fields:
             close = difflib.get_close_matches(str(key), list(fields), n=1)
-            hint = f"did you mean {prefix}{close[0]}?" if close else f"known keys: {', '.join(fields)}"
+            hint = (
+                f"did you mean {prefix}{close[0]}?" if close else f"known keys: {', '.join(fields)}"
+            )
             raise FlankitError(f"unknown config key {prefix}{key}", file=where, hint=hint)
     kwargs = {}
     for name, value in data.items():
@@ -122,7 +124,8 @@ def _coerce(tp: Any, value: Any, where: str, key: str) -> Any:
     if origin is Literal:
         if value not in args:
             raise FlankitError(
-                f"config key {key}: {value!r} is not one of {', '.join(map(repr, args))}", file=where
+                f"config key {key}: {value!r} is not one of {', '.join(map(repr, args))}",
+                file=where,
             )
         return value
     if dataclasses.is_dataclass(tp):

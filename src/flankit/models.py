@@ -29,9 +29,27 @@ T5_SHAPES = {
     "t5-xxl": dict(d_model=4096, d_kv=64, d_ff=10240, num_layers=24, num_heads=64),
 }
 LLAMA_SHAPES = {
-    "llama-tiny": dict(hidden_size=128, intermediate_size=344, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4),
-    "llama-mini": dict(hidden_size=256, intermediate_size=688, num_hidden_layers=4, num_attention_heads=8, num_key_value_heads=4),
-    "llama-small": dict(hidden_size=576, intermediate_size=1536, num_hidden_layers=30, num_attention_heads=9, num_key_value_heads=3),
+    "llama-tiny": dict(
+        hidden_size=128,
+        intermediate_size=344,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+    ),
+    "llama-mini": dict(
+        hidden_size=256,
+        intermediate_size=688,
+        num_hidden_layers=4,
+        num_attention_heads=8,
+        num_key_value_heads=4,
+    ),
+    "llama-small": dict(
+        hidden_size=576,
+        intermediate_size=1536,
+        num_hidden_layers=30,
+        num_attention_heads=9,
+        num_key_value_heads=3,
+    ),
 }
 SHAPES = tuple(T5_SHAPES) + tuple(LLAMA_SHAPES)
 
@@ -65,7 +83,9 @@ def untie_lm_head(model) -> None:
     model.config.tie_word_embeddings = False
 
 
-def build_model(shape: str, tokenizer, *, dropout: float = 0.0, seed: int = 0, max_positions: int = 4096):
+def build_model(
+    shape: str, tokenizer, *, dropout: float = 0.0, seed: int = 0, max_positions: int = 4096
+):
     """A randomly initialised model of a named shape, sized to the tokenizer's vocabulary."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM, T5Config, T5ForConditionalGeneration
@@ -78,18 +98,35 @@ def build_model(shape: str, tokenizer, *, dropout: float = 0.0, seed: int = 0, m
     if shape in T5_SHAPES:
         s = T5_SHAPES[shape]
         cfg = T5Config(
-            vocab_size=vocab, d_model=s["d_model"], d_kv=s["d_kv"], d_ff=s["d_ff"],
-            num_layers=s["num_layers"], num_decoder_layers=s["num_layers"], num_heads=s["num_heads"],
-            feed_forward_proj="gated-gelu", dropout_rate=dropout, tie_word_embeddings=False,
-            pad_token_id=pad, eos_token_id=eos, decoder_start_token_id=pad,
+            vocab_size=vocab,
+            d_model=s["d_model"],
+            d_kv=s["d_kv"],
+            d_ff=s["d_ff"],
+            num_layers=s["num_layers"],
+            num_decoder_layers=s["num_layers"],
+            num_heads=s["num_heads"],
+            feed_forward_proj="gated-gelu",
+            dropout_rate=dropout,
+            tie_word_embeddings=False,
+            pad_token_id=pad,
+            eos_token_id=eos,
+            decoder_start_token_id=pad,
         )
         model = T5ForConditionalGeneration(cfg)
         untie_lm_head(model)
+        # An untied head gets no d_model**-0.5 output scaling, so initialise it at that scale
+        # (as t5x initialises T5 v1.1's separate logits layer); otherwise initial logits explode.
+        with torch.no_grad():
+            model.lm_head.weight.normal_(0.0, s["d_model"] ** -0.5)
         return model, "encdec"
     if shape in LLAMA_SHAPES:
         cfg = LlamaConfig(
-            vocab_size=vocab, **LLAMA_SHAPES[shape], max_position_embeddings=max_positions,
-            attention_dropout=dropout, pad_token_id=pad, eos_token_id=eos,
+            vocab_size=vocab,
+            **LLAMA_SHAPES[shape],
+            max_position_embeddings=max_positions,
+            attention_dropout=dropout,
+            pad_token_id=pad,
+            eos_token_id=eos,
             bos_token_id=tokenizer.bos_token_id if tokenizer.bos_token_id is not None else eos,
             tie_word_embeddings=False,
         )
@@ -108,7 +145,9 @@ def load_pretrained(spec: ModelSpec, dtype=None):
     try:
         if spec.gguf_file:
             model = AutoModelForCausalLM.from_pretrained(path, gguf_file=spec.gguf_file, **kwargs)
-            tok = AutoTokenizer.from_pretrained(spec.tokenizer or path, gguf_file=None if spec.tokenizer else spec.gguf_file)
+            tok = AutoTokenizer.from_pretrained(
+                spec.tokenizer or path, gguf_file=None if spec.tokenizer else spec.gguf_file
+            )
             model.hf_quantizer = None  # dequantized on load; allow re-saving
             if hasattr(model.config, "quantization_config"):
                 del model.config.quantization_config
@@ -116,7 +155,9 @@ def load_pretrained(spec: ModelSpec, dtype=None):
             config = AutoConfig.from_pretrained(path, trust_remote_code=spec.trust_remote_code)
             auto = AutoModelForSeq2SeqLM if config.is_encoder_decoder else AutoModelForCausalLM
             model = auto.from_pretrained(path, **kwargs)
-            tok = AutoTokenizer.from_pretrained(spec.tokenizer or path, trust_remote_code=spec.trust_remote_code)
+            tok = AutoTokenizer.from_pretrained(
+                spec.tokenizer or path, trust_remote_code=spec.trust_remote_code
+            )
     except (OSError, ValueError) as exc:
         where = f"{path}/{spec.gguf_file}" if spec.gguf_file else path
         raise FlankitError(

@@ -33,7 +33,9 @@ def load_tokenizer(name: str, *, trust_remote_code: bool = False):
         ) from exc
 
 
-def train_tokenizer(texts: Iterable[str], vocab_size: int = 8000, out_dir: str | Path | None = None):
+def train_tokenizer(
+    texts: Iterable[str], vocab_size: int = 8000, out_dir: str | Path | None = None
+):
     """Train a T5-style unigram tokenizer on `texts`; save it to `out_dir` if given."""
     from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
@@ -41,7 +43,9 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 8000, out_dir: str |
     specials = ["<pad>", "</s>", "<unk>"]
     sentinels = [f"<extra_id_{i}>" for i in range(100)]
     tok = Tokenizer(models.Unigram())
-    tok.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Replace(Regex(" {2,}"), " ")])
+    tok.normalizer = normalizers.Sequence(
+        [normalizers.NFKC(), normalizers.Replace(Regex(" {2,}"), " ")]
+    )
     tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
     tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
     trainer = trainers.UnigramTrainer(

@@ -23,17 +23,15 @@ from itertools import islice
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
-
 from flankit.config import to_dict
-from flankit.errors import FlankitError
 from flankit.data.collections import CollectionSpec, load_collection
 from flankit.data.decontam import build_index
-from flankit.data.features import decoder_rows, encdec_rows, truncate
+from flankit.data.features import fit_example, row_lengths, rows_to_arrays, token_pairs
 from flankit.data.mixtures import Mixture, Ref
 from flankit.data.packing import BestFitPacker
 from flankit.data.sources import BadRows
 from flankit.data.tasks import Task, Variant, render_example
+from flankit.errors import FlankitError
 
 
 @dataclass(frozen=True)
@@ -68,6 +66,12 @@ class FeatureConfig:
     rows_per_shard: int = 4096
 
 
+def feature_lengths(feats: FeatureConfig) -> tuple[int, ...]:
+    return (
+        (feats.input_length, feats.target_length) if feats.layout == "encdec" else (feats.length,)
+    )
+
+
 @dataclass(frozen=True)
 class OutputConfig:
     format: Literal["jsonl", "parquet"] = "jsonl"
@@ -78,7 +82,9 @@ class OutputConfig:
 class DataConfig:
     """Everything `flankit data build` needs."""
 
-    collections: list[CollectionSpec] = field(default_factory=lambda: [CollectionSpec(name="synthetic")])
+    collections: list[CollectionSpec] = field(
+        default_factory=lambda: [CollectionSpec(name="synthetic")]
+    )
     data_root: str | None = None
     mixture: MixtureConfig = field(default_factory=MixtureConfig)
     render: RenderConfig = field(default_factory=RenderConfig)
@@ -114,7 +120,12 @@ def load_mixture(cfg: DataConfig) -> tuple[Mixture, LoadReport]:
             if removed:
                 task.examples = [task.examples[i] for i in keep]
                 report.decontaminated[task.name] = removed
-    mix = Mixture(loaded, seed=cfg.mixture.seed, preset=cfg.mixture.preset, temperature=cfg.mixture.temperature)
+    mix = Mixture(
+        loaded,
+        seed=cfg.mixture.seed,
+        preset=cfg.mixture.preset,
+        temperature=cfg.mixture.temperature,
+    )
     return mix, report
 
 
@@ -162,8 +173,13 @@ def render_batch(refs: list[tuple]) -> list[dict]:
     rows = []
     for ti, idx, epoch, fmt, cot, inv in refs:
         r = render_example(
-            tasks[ti], idx, Variant(fmt, cot, inv), seed=seed, epoch=epoch,
-            max_shots=render.max_shots, fewshot_budget=render.fewshot_budget,
+            tasks[ti],
+            idx,
+            Variant(fmt, cot, inv),
+            seed=seed,
+            epoch=epoch,
+            max_shots=render.max_shots,
+            fewshot_budget=render.fewshot_budget,
         )
         row = r.to_row()
         row["epoch"] = epoch
@@ -171,20 +187,14 @@ def render_batch(refs: list[tuple]) -> list[dict]:
     return rows
 
 
-def tokenize_batch(rows: list[dict]) -> tuple[list[list[int]], list[list[int]]]:
-    """Token ids for inputs and targets; EOS ends targets (and encoder inputs)."""
-    from flankit.tokenizer import encode
-
-    tok, layout = _STATE["tokenizer"], _STATE["layout"]
-    eos = tok.eos_token_id
-    inputs = encode(tok, [r["inputs"] for r in rows])
-    if layout == "decoder":
-        targets = encode(tok, [" " + r["targets"] for r in rows])
-    else:
-        targets = encode(tok, [r["targets"] for r in rows])
-        inputs = [ids + [eos] for ids in inputs]
-    targets = [ids + [eos] for ids in targets]
-    return inputs, targets
+def tokenize_batch(rows: list[dict]) -> list[tuple[list[int], list[int]]]:
+    """(input ids, target ids) per rendered row, in the configured layout."""
+    return token_pairs(
+        _STATE["tokenizer"],
+        [r["inputs"] for r in rows],
+        [r["targets"] for r in rows],
+        _STATE["layout"],
+    )
 
 
 def _work(refs: list[tuple]):
@@ -240,28 +250,19 @@ class TokenWriter:
         folder.mkdir(parents=True, exist_ok=True)
         self.pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self.eos = tokenizer.eos_token_id
-        self.start = self.pad  # T5's decoder start token is the pad id
-        encdec = feats.layout == "encdec"
-        caps = (feats.input_length, feats.target_length) if encdec else (feats.length,)
-        self.packer = BestFitPacker(caps) if feats.pack else None
+        self.lengths = feature_lengths(feats)
+        self.packer = BestFitPacker(self.lengths) if feats.pack else None
         self.pending: dict[int, tuple[list[int], list[int]]] = {}  # queued in the packer
         self.count = 0
         self.ready: list[list[tuple[list[int], list[int]]]] = []
         self.shards = 0
         self.stats = Counter()
 
-    def add(self, inputs: list[list[int]], targets: list[list[int]]) -> None:
-        f = self.feats
-        for inp, tgt in zip(inputs, targets):
+    def add(self, pairs: list[tuple[list[int], list[int]]]) -> None:
+        layout = self.feats.layout
+        for inp, tgt in pairs:
+            inp, tgt, di, dt = fit_example(inp, tgt, layout, self.lengths, self.eos)
             self.stats["examples"] += 1
-            if f.layout == "encdec":
-                inp, di = truncate(inp, f.input_length, self.eos)
-                tgt, dt = truncate(tgt, f.target_length, self.eos)
-                lengths = (len(inp), len(tgt))
-            else:
-                tgt, dt = truncate(tgt, f.length, self.eos)
-                inp, di = truncate(inp, f.length - len(tgt), None, keep="end")
-                lengths = (len(inp) + len(tgt),)
             self.stats["input_tokens"] += len(inp)
             self.stats["target_tokens"] += len(tgt)
             if di:
@@ -275,7 +276,7 @@ class TokenWriter:
                 continue
             self.pending[self.count] = (inp, tgt)
             self.count += 1
-            for row in self.packer.add(lengths):
+            for row in self.packer.add(row_lengths(inp, tgt, layout)):
                 self.ready.append([self.pending.pop(i) for i in row])
         self._drain(final=False)
 
@@ -294,15 +295,11 @@ class TokenWriter:
     def _write(self, rows) -> None:
         from safetensors.numpy import save_file
 
-        f = self.feats
-        if f.layout == "encdec":
-            arrays = encdec_rows(rows, f.input_length, f.target_length, pad_id=self.pad, start_id=self.start)
-        else:
-            arrays = decoder_rows(rows, f.length, pad_id=self.pad)
+        arrays = rows_to_arrays(rows, self.feats.layout, self.lengths, self.pad)
         self.stats["rows"] += len(rows)
         path = self.folder / f"part-{self.shards:05d}.safetensors"
         tmp = path.with_suffix(".tmp")
-        save_file(arrays, str(tmp), metadata={"layout": f.layout})
+        save_file(arrays, str(tmp), metadata={"layout": self.feats.layout})
         os.replace(tmp, path)
         self.shards += 1
 
@@ -340,7 +337,10 @@ def _batches(refs: Iterator[Ref], size: int) -> Iterator[list[tuple]]:
         chunk = list(islice(refs, size))
         if not chunk:
             return
-        yield [(r.task, r.index, r.epoch, r.variant.format, r.variant.cot, r.variant.inverted) for r in chunk]
+        yield [
+            (r.task, r.index, r.epoch, r.variant.format, r.variant.cot, r.variant.inverted)
+            for r in chunk
+        ]
 
 
 def _prepare_tokenizer(cfg: DataConfig, mix: Mixture, out: Path):
@@ -371,7 +371,9 @@ def build(cfg: DataConfig, out: str | Path, *, progress: bool = True) -> dict:
         probe.write_text("")
         probe.unlink()
     except OSError as exc:
-        raise FlankitError(f"output directory is not writable: {exc.strerror}", file=str(out)) from exc
+        raise FlankitError(
+            f"output directory is not writable: {exc.strerror}", file=str(out)
+        ) from exc
     mix, load = load_mixture(cfg)
     tokenizer = _prepare_tokenizer(cfg, mix, out)
     refs, total, stream = _refs(mix, cfg.mixture.num_examples)
@@ -385,14 +387,16 @@ def build(cfg: DataConfig, out: str | Path, *, progress: bool = True) -> dict:
         for rows, toks in pool.imap(_work, batches, chunksize=1):
             texts.add(rows)
             if tokens is not None:
-                tokens.add(*toks)
+                tokens.add(toks)
             for row in rows:
                 c = per_task[row["task"]]
                 c["examples"] += 1
                 c[f"format:{row['format']}"] += 1
                 c["cot"] += row["cot"]
                 c["inverted"] += row["inverted"]
-                c["fewshot_fallback_zero_shot"] += row["format"].startswith("fs") and row["shots"] == 0
+                c["fewshot_fallback_zero_shot"] += (
+                    row["format"].startswith("fs") and row["shots"] == 0
+                )
             bar.update(len(rows))
     bar.close()
     texts.close()
@@ -416,15 +420,22 @@ def _stats(cfg, mix, load, per_task, stream, tokens, texts, seconds) -> dict:
     tasks = []
     for t, p in zip(mix.tasks, mix.probs):
         c = per_task.get(t.name, Counter())
-        tasks.append({
-            "task": t.name, "collection": t.collection, "source_examples": len(t), "rate": float(p),
-            "examples": c["examples"], "repeats": round(repeats.get(t.name, 0.0), 4),
-            "cot": c["cot"], "inverted": c["inverted"],
-            "formats": {k.split(":", 1)[1]: v for k, v in c.items() if k.startswith("format:")},
-            "fewshot_fallback_zero_shot": c["fewshot_fallback_zero_shot"],
-            "decontaminated": load.decontaminated.get(t.name, 0),
-            "bad_rows": load.bad.counts.get(t.name, 0),
-        })
+        tasks.append(
+            {
+                "task": t.name,
+                "collection": t.collection,
+                "source_examples": len(t),
+                "rate": float(p),
+                "examples": c["examples"],
+                "repeats": round(repeats.get(t.name, 0.0), 4),
+                "cot": c["cot"],
+                "inverted": c["inverted"],
+                "formats": {k.split(":", 1)[1]: v for k, v in c.items() if k.startswith("format:")},
+                "fewshot_fallback_zero_shot": c["fewshot_fallback_zero_shot"],
+                "decontaminated": load.decontaminated.get(t.name, 0),
+                "bad_rows": load.bad.counts.get(t.name, 0),
+            }
+        )
     by_collection: dict[str, dict] = {}
     for row in tasks:
         agg = by_collection.setdefault(row["collection"], {"tasks": 0, "examples": 0, "rate": 0.0})
@@ -465,8 +476,12 @@ def summary_markdown(stats: dict) -> str:
     tok = stats.get("tokens")
     if tok:
         lines += ["", "## Tokens and packing", ""]
-        lines.append(f"- layout: {tok['layout']}, packed: {tok['packed']}, rows: {tok.get('rows', 0):,}")
-        lines.append(f"- input tokens: {tok.get('input_tokens', 0):,}; target tokens: {tok.get('target_tokens', 0):,}")
+        lines.append(
+            f"- layout: {tok['layout']}, packed: {tok['packed']}, rows: {tok.get('rows', 0):,}"
+        )
+        lines.append(
+            f"- input tokens: {tok.get('input_tokens', 0):,}; target tokens: {tok.get('target_tokens', 0):,}"
+        )
         if tok["layout"] == "encdec":
             lines.append(
                 f"- packing efficiency: inputs {tok['efficiency_inputs']:.3f}, targets "
@@ -483,11 +498,26 @@ def summary_markdown(stats: dict) -> str:
             f"{tok.get('truncated_targets', 0):,} targets ({tok.get('dropped_target_tokens', 0):,} tokens)"
         )
     lines += ["", "## Held out and dropped", ""]
-    lines.append(f"- tasks excluded: {len(stats['excluded_tasks'])}" + (
-        " (" + ", ".join(f"{k}: {v}" for k, v in list(stats["excluded_tasks"].items())[:10]) + (", ..." if len(stats["excluded_tasks"]) > 10 else "") + ")" if stats["excluded_tasks"] else ""))
+    lines.append(
+        f"- tasks excluded: {len(stats['excluded_tasks'])}"
+        + (
+            " ("
+            + ", ".join(f"{k}: {v}" for k, v in list(stats["excluded_tasks"].items())[:10])
+            + (", ..." if len(stats["excluded_tasks"]) > 10 else "")
+            + ")"
+            if stats["excluded_tasks"]
+            else ""
+        )
+    )
     lines.append(f"- examples removed by decontamination: {stats['decontaminated_total']:,}")
     lines.append(f"- bad rows skipped: {stats['bad_rows_total']:,}")
-    lines += ["", "## Tasks (largest share first)", "", "| task | collection | source ex. | rate | examples | repeats | CoT | inverted | decontam. | bad rows |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines += [
+        "",
+        "## Tasks (largest share first)",
+        "",
+        "| task | collection | source ex. | rate | examples | repeats | CoT | inverted | decontam. | bad rows |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for t in sorted(stats["tasks"], key=lambda r: -r["rate"])[:60]:
         lines.append(
             f"| {t['task']} | {t['collection']} | {t['source_examples']:,} | {t['rate']:.4f} | {t['examples']:,} | "

@@ -20,7 +20,6 @@ from pathlib import Path
 import yaml
 
 from flankit.config import from_dict
-from flankit.errors import FlankitError
 from flankit.data import synthetic
 from flankit.data.sources import (
     TABLE_FORMATS,
@@ -34,6 +33,7 @@ from flankit.data.sources import (
 )
 from flankit.data.tasks import Task
 from flankit.data.templates import Template, parse_templates
+from flankit.errors import FlankitError
 
 BUILTIN = ("cot", "bigbench", "niv2", "synthetic")
 
@@ -56,6 +56,7 @@ class CollectionSpec:
     examples_per_task: int | None = None  # synthetic: rows per family; others: truncate
     include_benchmark_sources: bool = False
     held_out: bool = False  # synthetic: the held-out families instead of the held-in ones
+    split: str = "train"  # synthetic: "eval" gives rows that never repeat a training row
 
 
 @dataclass(frozen=True)
@@ -97,23 +98,98 @@ COT_DIRECT = (
     Template("cot_d4", "Q: {question}\nA:", "{answer}"),
 )
 COT_COT = (
-    Template("cot_c0", "{question} Let's think first. Chain of thought:", "{rationale}\nTherefore, the answer is {answer}.", kind="cot"),
-    Template("cot_c1", "{question}\nLet's think step by step.", "{rationale}\nSo the answer is {answer}.", kind="cot"),
-    Template("cot_c2", "Question: {question}\nAnswer with step-by-step reasoning:", "{rationale}\nThe answer is {answer}.", kind="cot"),
-    Template("cot_c3", "{question} Think carefully first, then make a decision:", "{rationale} So, the answer is {answer}.", kind="cot"),
-    Template("cot_c4", "Q: {question}\nA: Let's think step by step.", "{rationale} The answer is {answer}.", kind="cot"),
-    Template("cot_c5", "Use reasoning to lead to the answer of the following question:\n{question}\n Reasoning process:", "{rationale}\nThe final answer: {answer}.", kind="cot"),
-    Template("cot_c6", "{question} Stream of consciousness first, then make a decision:", "{rationale}\nThus, the answer is {answer}.", kind="cot"),
-    Template("cot_c7", "Question: {question}\nLet's think step by step:", "{rationale} Final answer: {answer}.", kind="cot"),
-    Template("cot_c8", "Answer this question, explaining your reasoning.\n{question}", "{rationale}\nAnswer: {answer}", kind="cot"),
-    Template("cot_c9", "{question}\nWork it out step by step before answering.", "Step by step: {rationale}\nSo the final answer is {answer}.", kind="cot"),
+    Template(
+        "cot_c0",
+        "{question} Let's think first. Chain of thought:",
+        "{rationale}\nTherefore, the answer is {answer}.",
+        kind="cot",
+    ),
+    Template(
+        "cot_c1",
+        "{question}\nLet's think step by step.",
+        "{rationale}\nSo the answer is {answer}.",
+        kind="cot",
+    ),
+    Template(
+        "cot_c2",
+        "Question: {question}\nAnswer with step-by-step reasoning:",
+        "{rationale}\nThe answer is {answer}.",
+        kind="cot",
+    ),
+    Template(
+        "cot_c3",
+        "{question} Think carefully first, then make a decision:",
+        "{rationale} So, the answer is {answer}.",
+        kind="cot",
+    ),
+    Template(
+        "cot_c4",
+        "Q: {question}\nA: Let's think step by step.",
+        "{rationale} The answer is {answer}.",
+        kind="cot",
+    ),
+    Template(
+        "cot_c5",
+        "Use reasoning to lead to the answer of the following question:\n{question}\n Reasoning process:",
+        "{rationale}\nThe final answer: {answer}.",
+        kind="cot",
+    ),
+    Template(
+        "cot_c6",
+        "{question} Stream of consciousness first, then make a decision:",
+        "{rationale}\nThus, the answer is {answer}.",
+        kind="cot",
+    ),
+    Template(
+        "cot_c7",
+        "Question: {question}\nLet's think step by step:",
+        "{rationale} Final answer: {answer}.",
+        kind="cot",
+    ),
+    Template(
+        "cot_c8",
+        "Answer this question, explaining your reasoning.\n{question}",
+        "{rationale}\nAnswer: {answer}",
+        kind="cot",
+    ),
+    Template(
+        "cot_c9",
+        "{question}\nWork it out step by step before answering.",
+        "Step by step: {rationale}\nSo the final answer is {answer}.",
+        kind="cot",
+    ),
 )
 COT_INVERTED = (
-    Template("cot_i0", "Given the following reasoning and answer, what was the question? {rationale}\n The answer: {answer}", "The question {question}", kind="inverted"),
-    Template("cot_i1", "Reverse engineer the question: {answer}\nReasoning: {rationale}", "The question: {question}", kind="inverted"),
-    Template("cot_i2", "Come up with a question and reasoning that would justify this answer: {answer}", "The question is: {question}\nStep-by-step reasoning process: {rationale}", kind="inverted"),
-    Template("cot_i3", "What question would produce this chain of thought and answer?\n{rationale}\nAnswer: {answer}", "Question: {question}", kind="inverted"),
-    Template("cot_i4", "Imagine a question and stream-of-consciousness explanation for which this is the answer: {answer}", "Question: {question}\nStream of consciousness: {rationale}", kind="inverted"),
+    Template(
+        "cot_i0",
+        "Given the following reasoning and answer, what was the question? {rationale}\n The answer: {answer}",
+        "The question {question}",
+        kind="inverted",
+    ),
+    Template(
+        "cot_i1",
+        "Reverse engineer the question: {answer}\nReasoning: {rationale}",
+        "The question: {question}",
+        kind="inverted",
+    ),
+    Template(
+        "cot_i2",
+        "Come up with a question and reasoning that would justify this answer: {answer}",
+        "The question is: {question}\nStep-by-step reasoning process: {rationale}",
+        kind="inverted",
+    ),
+    Template(
+        "cot_i3",
+        "What question would produce this chain of thought and answer?\n{rationale}\nAnswer: {answer}",
+        "Question: {question}",
+        kind="inverted",
+    ),
+    Template(
+        "cot_i4",
+        "Imagine a question and stream-of-consciousness explanation for which this is the answer: {answer}",
+        "Question: {question}\nStream of consciousness: {rationale}",
+        kind="inverted",
+    ),
 )
 
 BIGBENCH_TEMPLATES = (
@@ -129,11 +205,23 @@ NIV2_TEMPLATES = (
     Template("niv2_0", "{input}\nOutput:", "{answer}", prefix="Definition: {definition}\n\n"),
     Template("niv2_1", "Input: {input}\nOutput:", "{answer}", prefix="{definition}\n\n"),
     Template("niv2_2", "Q: {input}\nA:", "{answer}", prefix="TASK DEFINITION: {definition}\n\n"),
-    Template("niv2_3", "Problem: {input}\nSolution:", "{answer}", prefix="Detailed Instructions: {definition}\n"),
+    Template(
+        "niv2_3",
+        "Problem: {input}\nSolution:",
+        "{answer}",
+        prefix="Detailed Instructions: {definition}\n",
+    ),
     Template("niv2_4", "{input}\n", "{answer}", prefix="{definition}\n"),
-    Template("niv2_5", "Input: {input}\nAnswer:", "{answer}", prefix="Instructions: {definition}\n\n"),
+    Template(
+        "niv2_5", "Input: {input}\nAnswer:", "{answer}", prefix="Instructions: {definition}\n\n"
+    ),
     Template("niv2_6", "Student: {input}\nTeacher:", "{answer}", prefix="Teacher: {definition}\n"),
-    Template("niv2_7", "Question: {input}\nAnswer:", "{answer}", prefix="Part 1. Definition\n{definition}\nPart 2. Task\n"),
+    Template(
+        "niv2_7",
+        "Question: {input}\nAnswer:",
+        "{answer}",
+        prefix="Part 1. Definition\n{definition}\nPart 2. Task\n",
+    ),
 )
 
 
@@ -157,7 +245,13 @@ def _load_cot(spec: CollectionSpec, root: Path, bad: BadRows) -> list[Task]:
         examples = list(read_cot_tsv(tsv, task=name, bad=bad))
         if examples:
             tasks.append(
-                Task(name, "cot", examples, COT_DIRECT + COT_COT + COT_INVERTED, meta={"source": str(tsv)})
+                Task(
+                    name,
+                    "cot",
+                    examples,
+                    COT_DIRECT + COT_COT + COT_INVERTED,
+                    meta={"source": str(tsv)},
+                )
             )
     return tasks
 
@@ -173,12 +267,29 @@ def _bigbench_index(folder: Path) -> dict[str, dict]:
 
 # BIG-bench tasks that BIG-Bench Hard was drawn from, for checkouts without our index.json.
 BBH_SOURCE_PREFIXES = (
-    "boolean_expressions", "causal_judgment", "date_understanding", "disambiguation_qa",
-    "dyck_languages", "formal_fallacies", "geometric_shapes", "hyperbaton", "logical_deduction",
-    "movie_recommendation", "multistep_arithmetic", "navigate", "object_counting",
-    "penguins_in_a_table", "reasoning_about_colored_objects", "ruin_names",
-    "salient_translation_error_detection", "snarks", "sports_understanding", "temporal_sequences",
-    "tracking_shuffled_objects", "web_of_lies", "word_sorting",
+    "boolean_expressions",
+    "causal_judgment",
+    "date_understanding",
+    "disambiguation_qa",
+    "dyck_languages",
+    "formal_fallacies",
+    "geometric_shapes",
+    "hyperbaton",
+    "logical_deduction",
+    "movie_recommendation",
+    "multistep_arithmetic",
+    "navigate",
+    "object_counting",
+    "penguins_in_a_table",
+    "reasoning_about_colored_objects",
+    "ruin_names",
+    "salient_translation_error_detection",
+    "snarks",
+    "sports_understanding",
+    "temporal_sequences",
+    "tracking_shuffled_objects",
+    "web_of_lies",
+    "word_sorting",
 )
 
 
@@ -208,13 +319,21 @@ def _load_bigbench(spec: CollectionSpec, root: Path, bad: BadRows) -> list[Task]
         prefix = data.get("task_prefix") or ""
         native = Template(
             "bb_native",
-            _escape(data.get("example_input_prefix", "")) + "{input}" + _escape(data.get("example_output_prefix", "")),
+            _escape(data.get("example_input_prefix", ""))
+            + "{input}"
+            + _escape(data.get("example_output_prefix", "")),
             "{answer}",
             prefix=_escape(prefix),
         )
         templates = (native,) + BIGBENCH_TEMPLATES[1:]
         tasks.append(
-            Task(name, "bigbench", examples, templates, meta={"source": str(path), "bbh_source": bbh, "keywords": data.get("keywords", [])})
+            Task(
+                name,
+                "bigbench",
+                examples,
+                templates,
+                meta={"source": str(path), "bbh_source": bbh, "keywords": data.get("keywords", [])},
+            )
         )
     return tasks
 
@@ -230,15 +349,24 @@ def _load_niv2(spec: CollectionSpec, root: Path, bad: BadRows) -> list[Task]:
         name = path.stem
         data = read_json(path, task=name)
         if not isinstance(data, dict):
-            raise FlankitError("a NIV2 task file must hold a JSON object", file=str(path), task=name)
+            raise FlankitError(
+                "a NIV2 task file must hold a JSON object", file=str(path), task=name
+            )
         _, instances, positives = niv2_examples(data, path=str(path), task=name, bad=bad)
         if not instances:
             continue
         sources = " ".join(data.get("Source") or []).lower()
         mmlu = "mmlu" in name.lower() or "mmlu" in sources
         tasks.append(
-            Task(name, "niv2", instances, NIV2_TEMPLATES, exemplars=positives, max_exemplars=2,
-                 meta={"source": str(path), "bbh_source": False, "mmlu_source": mmlu})
+            Task(
+                name,
+                "niv2",
+                instances,
+                NIV2_TEMPLATES,
+                exemplars=positives,
+                max_exemplars=2,
+                meta={"source": str(path), "bbh_source": False, "mmlu_source": mmlu},
+            )
         )
     return tasks
 
@@ -246,7 +374,9 @@ def _load_niv2(spec: CollectionSpec, root: Path, bad: BadRows) -> list[Task]:
 def _load_synthetic(spec: CollectionSpec, root: Path, bad: BadRows) -> list[Task]:
     names = synthetic.HELD_OUT if spec.held_out else synthetic.HELD_IN
     n = spec.examples_per_task or 500
-    split = "eval" if spec.held_out else "train"
+    if spec.split not in ("train", "eval"):
+        raise FlankitError(f"collection synthetic: split {spec.split!r} is not 'train' or 'eval'")
+    split = "eval" if spec.held_out else spec.split
     return [synthetic.synthetic_task(f, n, split=split) for f in names]
 
 
@@ -292,10 +422,19 @@ def load_user_collection(path: str | Path, bad: BadRows) -> list[Task]:
     for ut in spec.tasks:
         src = ut.source
         if src.format not in TABLE_FORMATS:
-            raise FlankitError(f"source format {src.format!r} is not one of {TABLE_FORMATS}", file=str(path), task=ut.name)
+            raise FlankitError(
+                f"source format {src.format!r} is not one of {TABLE_FORMATS}",
+                file=str(path),
+                task=ut.name,
+            )
         for required in ("answer",):
             if required not in src.fields:
-                raise FlankitError("the field mapping needs an 'answer' column", file=str(path), task=ut.name, field="answer")
+                raise FlankitError(
+                    "the field mapping needs an 'answer' column",
+                    file=str(path),
+                    task=ut.name,
+                    field="answer",
+                )
         # Templates are checked before any row is read, so a typo fails at once.
         templates = parse_templates(ut.templates, where=str(path), task=ut.name)
         for tpl in templates:
@@ -303,8 +442,15 @@ def load_user_collection(path: str | Path, bad: BadRows) -> list[Task]:
         location = src.path
         if src.format != "hub" and not os.path.isabs(location):
             location = str((path.parent / location).resolve())
-        rows = read_table_rows(location, src.format, task=ut.name, split=src.split, name=src.name,
-                               revision=src.revision, trust_remote_code=src.trust_remote_code)
+        rows = read_table_rows(
+            location,
+            src.format,
+            task=ut.name,
+            split=src.split,
+            name=src.name,
+            revision=src.revision,
+            trust_remote_code=src.trust_remote_code,
+        )
         examples = list(map_fields(rows, src.fields, task=ut.name, bad=bad))
         if examples:
             tasks.append(Task(ut.name, spec.name, examples, templates, meta={"source": src.path}))
@@ -356,7 +502,9 @@ def load_collection(
     if spec.tasks:
         missing = [p for p in spec.tasks if not any(fnmatch.fnmatchcase(t.name, p) for t in tasks)]
         if missing:
-            raise FlankitError(f"collection {spec.name}: no task matches {missing[0]!r}", task=missing[0])
+            raise FlankitError(
+                f"collection {spec.name}: no task matches {missing[0]!r}", task=missing[0]
+            )
     if spec.max_tasks is not None:
         kept = kept[: spec.max_tasks]
     if spec.examples_per_task is not None and spec.name != "synthetic":
@@ -370,16 +518,38 @@ def find_task(name: str, root: str | Path | None = None, bad: BadRows | None = N
     if name.startswith("syn_"):
         family = name[4:]
         if family not in synthetic.FAMILY_BY_NAME:
-            raise FlankitError(f"unknown task {name!r}", task=name, hint=_suggest(name, [f"syn_{f}" for f in synthetic.FAMILY_BY_NAME]))
+            raise FlankitError(
+                f"unknown task {name!r}",
+                task=name,
+                hint=_suggest(name, [f"syn_{f}" for f in synthetic.FAMILY_BY_NAME]),
+            )
         return synthetic.synthetic_task(family)
-    collection = "cot" if name.startswith("cot_") else "bigbench" if name.startswith("bb_") else "niv2" if name.startswith("task") else None
+    collection = (
+        "cot"
+        if name.startswith("cot_")
+        else "bigbench"
+        if name.startswith("bb_")
+        else "niv2"
+        if name.startswith("task")
+        else None
+    )
     if collection is None:
-        raise FlankitError(f"unknown task {name!r}", task=name, hint="task names start with cot_, bb_, task<N>_ or syn_; see `flankit data ls`")
-    tasks = load_collection(CollectionSpec(name=collection, include_benchmark_sources=True), root, bad)
+        raise FlankitError(
+            f"unknown task {name!r}",
+            task=name,
+            hint="task names start with cot_, bb_, task<N>_ or syn_; see `flankit data ls`",
+        )
+    tasks = load_collection(
+        CollectionSpec(name=collection, include_benchmark_sources=True), root, bad
+    )
     for task in tasks:
         if task.name == name:
             return task
-    raise FlankitError(f"unknown task {name!r} in collection {collection}", task=name, hint=_suggest(name, [t.name for t in tasks]))
+    raise FlankitError(
+        f"unknown task {name!r} in collection {collection}",
+        task=name,
+        hint=_suggest(name, [t.name for t in tasks]),
+    )
 
 
 def _suggest(name: str, names: list[str]) -> str:

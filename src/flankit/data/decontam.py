@@ -15,8 +15,8 @@ Example:
 from __future__ import annotations
 
 import csv
-import json
 import hashlib
+import json
 import os
 import re
 import string
@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from flankit.errors import FlankitError
 from flankit.data.tasks import Task
+from flankit.errors import FlankitError
 
 WORD = re.compile(r"\w+", re.UNICODE)
 # Punctuation to spaces, then split: the same words as WORD on ASCII text, several times faster.
@@ -75,8 +75,8 @@ class NgramIndex:
                 acc += h[k : k + windows] * mult
                 mult = mult * np.uint64(1099511628211)
         owner = np.repeat(np.arange(len(texts)), lengths)
-        valid = owner[: windows] == owner[self.n - 1 :]
-        return acc[valid], owner[: windows][valid]
+        valid = owner[:windows] == owner[self.n - 1 :]
+        return acc[valid], owner[:windows][valid]
 
     def add(self, text: str) -> None:
         self.add_many([text])
@@ -119,7 +119,9 @@ def eval_texts(path: str | Path) -> Iterator[str]:
                 yield from eval_texts(child)
         return
     if not path.exists():
-        raise FlankitError("evaluation file not found", file=str(path), hint="fix decontaminate.eval_paths")
+        raise FlankitError(
+            "evaluation file not found", file=str(path), hint="fix decontaminate.eval_paths"
+        )
     if path.suffix == ".csv":  # MMLU: question, A, B, C, D, answer
         with open(path, encoding="utf-8", newline="") as f:
             for row in csv.reader(f):
@@ -162,7 +164,9 @@ def _json_texts(data) -> Iterator[str]:
     elif isinstance(data, list):
         for item in data:
             if isinstance(item, dict):
-                yield " ".join(str(item.get(k, "")) for k in ("input", "question", "context") if k in item)
+                yield " ".join(
+                    str(item.get(k, "")) for k in ("input", "question", "context") if k in item
+                )
             else:
                 yield from _json_texts(item)
 
@@ -174,8 +178,13 @@ def build_index(paths: list[str], n: int = 13, cache_dir: str | Path | None = No
     files' paths, sizes and modification times, so later builds skip re-reading the benchmarks.
     """
     files = sorted({str(f) for p in paths for f in _eval_files(Path(p))})
-    key = hashlib.sha256(repr([n, VERSION] + [(f, os.path.getsize(f), os.path.getmtime(f)) for f in files]).encode()).hexdigest()[:24]
-    cache = Path(cache_dir or os.environ.get("FLANKIT_CACHE", Path.home() / ".cache" / "flankit")) / "decontam"
+    key = hashlib.sha256(
+        repr([n, VERSION] + [(f, os.path.getsize(f), os.path.getmtime(f)) for f in files]).encode()
+    ).hexdigest()[:24]
+    cache = (
+        Path(cache_dir or os.environ.get("FLANKIT_CACHE", Path.home() / ".cache" / "flankit"))
+        / "decontam"
+    )
     cached = cache / f"{key}.npy"
     index = NgramIndex(n)
     if cached.exists():
@@ -195,9 +204,15 @@ def build_index(paths: list[str], n: int = 13, cache_dir: str | Path | None = No
 
 def _eval_files(path: Path) -> list[Path]:
     if path.is_dir():
-        return [c for c in path.rglob("*") if c.is_file() and c.suffix in (".json", ".jsonl", ".csv", ".tsv")]
+        return [
+            c
+            for c in path.rglob("*")
+            if c.is_file() and c.suffix in (".json", ".jsonl", ".csv", ".tsv")
+        ]
     if not path.exists():
-        raise FlankitError("evaluation file not found", file=str(path), hint="fix decontaminate.eval_paths")
+        raise FlankitError(
+            "evaluation file not found", file=str(path), hint="fix decontaminate.eval_paths"
+        )
     return [path]
 
 

@@ -22,13 +22,20 @@ from collections.abc import Sequence
 import numpy as np
 
 ENCDEC_KEYS = (
-    "encoder_input_ids", "encoder_segment_ids", "encoder_positions",
-    "decoder_input_ids", "decoder_target_ids", "decoder_segment_ids", "decoder_positions",
+    "encoder_input_ids",
+    "encoder_segment_ids",
+    "encoder_positions",
+    "decoder_input_ids",
+    "decoder_target_ids",
+    "decoder_segment_ids",
+    "decoder_positions",
 )
 DECODER_KEYS = ("input_ids", "segment_ids", "positions", "loss_mask")
 
 
-def truncate(ids: list[int], length: int, eos_id: int | None, keep: str = "start") -> tuple[list[int], int]:
+def truncate(
+    ids: list[int], length: int, eos_id: int | None, keep: str = "start"
+) -> tuple[list[int], int]:
     """Cut `ids` to `length` (keeping the final EOS if any); return (ids, tokens dropped)."""
     if len(ids) <= length:
         return ids, 0
@@ -50,7 +57,14 @@ def encdec_rows(
 ) -> dict[str, np.ndarray]:
     """Encoder-decoder arrays for packed rows; each row is a list of (input_ids, target_ids)."""
     n = len(rows)
-    out = {k: np.full((n, input_length if k.startswith("encoder") else target_length), pad_id if "ids" in k and "segment" not in k else 0, dtype=np.int32) for k in ENCDEC_KEYS}
+    out = {
+        k: np.full(
+            (n, input_length if k.startswith("encoder") else target_length),
+            pad_id if "ids" in k and "segment" not in k else 0,
+            dtype=np.int32,
+        )
+        for k in ENCDEC_KEYS
+    }
     for r, row in enumerate(rows):
         ei = di = 0
         for seg, (inp, tgt) in enumerate(row, start=1):
@@ -86,3 +100,52 @@ def decoder_rows(
             out["loss_mask"][r, i + len(prompt) : j] = 1
             i = j
     return out
+
+
+def token_pairs(
+    tokenizer, inputs: list[str], targets: list[str], layout: str
+) -> list[tuple[list[int], list[int]]]:
+    """Token ids per example: EOS ends targets (and, for T5, encoder inputs).
+
+    Decoder-only targets are tokenized with a leading space, as they follow the prompt's text.
+    """
+    from flankit.tokenizer import encode
+
+    eos = tokenizer.eos_token_id
+    if layout == "decoder":
+        ins = encode(tokenizer, inputs)
+        outs = encode(tokenizer, [" " + t for t in targets])
+    else:
+        ins = [ids + [eos] for ids in encode(tokenizer, inputs)]
+        outs = encode(tokenizer, targets)
+    return [(i, o + [eos]) for i, o in zip(ins, outs)]
+
+
+def fit_example(
+    inp: list[int], tgt: list[int], layout: str, lengths: tuple[int, ...], eos_id: int | None
+) -> tuple[list[int], list[int], int, int]:
+    """Cut one example to the row lengths: (inputs, targets, input tokens dropped, target tokens dropped).
+
+    Encoder-decoder inputs keep their start; decoder-only prompts keep their end (the question),
+    so the target stays whole whenever it fits.
+    """
+    if layout == "encdec":
+        inp, di = truncate(inp, lengths[0], eos_id)
+        tgt, dt = truncate(tgt, lengths[1], eos_id)
+    else:
+        tgt, dt = truncate(tgt, lengths[0], eos_id)
+        inp, di = truncate(inp, lengths[0] - len(tgt), None, keep="end")
+    return inp, tgt, di, dt
+
+
+def row_lengths(inp: list[int], tgt: list[int], layout: str) -> tuple[int, ...]:
+    return (len(inp), len(tgt)) if layout == "encdec" else (len(inp) + len(tgt),)
+
+
+def rows_to_arrays(
+    rows, layout: str, lengths: tuple[int, ...], pad_id: int
+) -> dict[str, np.ndarray]:
+    """Feature arrays for packed rows in either layout (T5's decoder start id is the pad id)."""
+    if layout == "encdec":
+        return encdec_rows(rows, lengths[0], lengths[1], pad_id=pad_id, start_id=pad_id)
+    return decoder_rows(rows, lengths[0], pad_id=pad_id)

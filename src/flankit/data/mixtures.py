@@ -26,15 +26,31 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from flankit.errors import FlankitError
 from flankit.data.collections import CollectionSpec, defaults_for
 from flankit.data.tasks import FORMATS, Task, Variant, example_rng
+from flankit.errors import FlankitError
 
 # Rates and per-task caps by role (FLAN_PAPER.md Table 23; FLAN repo run_example.py / mixtures.py).
 PRESETS: dict[str, dict[str, tuple[float, int]]] = {
-    "proportion_a": {"muffin": (0.52, 30_000), "t0sf": (0.15, 20_000), "cot": (0.03, 100_000), "niv2": (0.30, 5_000)},
-    "proportion_b": {"muffin": (0.46, 30_000), "t0sf": (0.279, 20_000), "cot": (0.018, 100_000), "niv2": (0.242, 5_000)},
-    "flan2022": {"muffin": (0.40, 30_000), "t0sf": (0.32, 20_000), "niv2": (0.20, 5_000), "cot": (0.05, 100_000), "dialog": (0.03, 200_000)},
+    "proportion_a": {
+        "muffin": (0.52, 30_000),
+        "t0sf": (0.15, 20_000),
+        "cot": (0.03, 100_000),
+        "niv2": (0.30, 5_000),
+    },
+    "proportion_b": {
+        "muffin": (0.46, 30_000),
+        "t0sf": (0.279, 20_000),
+        "cot": (0.018, 100_000),
+        "niv2": (0.242, 5_000),
+    },
+    "flan2022": {
+        "muffin": (0.40, 30_000),
+        "t0sf": (0.32, 20_000),
+        "niv2": (0.20, 5_000),
+        "cot": (0.05, 100_000),
+        "dialog": (0.03, 200_000),
+    },
 }
 BLOCK = 4096
 
@@ -65,7 +81,9 @@ class Mixture:
         temperature: float = 1.0,
     ) -> None:
         if preset is not None and preset not in PRESETS:
-            raise FlankitError(f"unknown mixture preset {preset!r}; choose one of {', '.join(PRESETS)}")
+            raise FlankitError(
+                f"unknown mixture preset {preset!r}; choose one of {', '.join(PRESETS)}"
+            )
         if temperature <= 0:
             raise FlankitError("mixture temperature must be > 0")
         self.seed = seed
@@ -87,7 +105,9 @@ class Mixture:
                 rate = p_rate if rate is None else rate
                 cap = p_cap if cap is None else cap
             cap = cap if cap is not None else defaults.cap
-            weights = np.array([min(len(t), cap) for t in tasks], dtype=np.float64) ** (1.0 / temperature)
+            weights = np.array([min(len(t), cap) for t in tasks], dtype=np.float64) ** (
+                1.0 / temperature
+            )
             if rate is None:
                 if preset is not None:
                     raise FlankitError(
@@ -112,7 +132,9 @@ class Mixture:
             raise FlankitError(f"task {dup!r} appears in two collections", task=dup)
         self._format_tables = [self._formats(spec) for spec in self.specs]
         self.fingerprint = zlib.crc32(
-            repr([(t.name, len(t), round(float(p), 12)) for t, p in zip(self.tasks, self.probs)]).encode()
+            repr(
+                [(t.name, len(t), round(float(p), 12)) for t, p in zip(self.tasks, self.probs)]
+            ).encode()
         )
 
     @staticmethod
@@ -121,7 +143,9 @@ class Mixture:
         formats = spec.formats or d.formats
         unknown = set(formats) - set(FORMATS)
         if unknown:
-            raise FlankitError(f"collection {spec.name}: unknown format {sorted(unknown)[0]!r}; choose from {', '.join(FORMATS)}")
+            raise FlankitError(
+                f"collection {spec.name}: unknown format {sorted(unknown)[0]!r}; choose from {', '.join(FORMATS)}"
+            )
         names = list(formats)
         w = np.array([formats[n] for n in names], dtype=np.float64)
         cot = d.cot if spec.cot is None else spec.cot
@@ -135,7 +159,9 @@ class Mixture:
         task = self.tasks[task_i]
         names, cum, cot_p, inv_p = self._format_tables[task_i]
         rng = example_rng(self.seed, task.name + "|variant", index, epoch)
-        fmt = names[int(np.searchsorted(cum, rng.random() * cum[-1], side="right").clip(0, len(names) - 1))]
+        fmt = names[
+            int(np.searchsorted(cum, rng.random() * cum[-1], side="right").clip(0, len(names) - 1))
+        ]
         inverted = task.supports_inversion and task.has_rationale and rng.random() < inv_p
         cot = (not inverted) and task.supports_cot and rng.random() < cot_p
         return Variant(fmt, cot=cot, inverted=inverted)
@@ -148,15 +174,19 @@ class Mixture:
 
     def _perm(self, task_i: int, epoch: int) -> np.ndarray:
         n = len(self.tasks[task_i])
-        return np.random.default_rng([self.seed, _task_key(self.tasks[task_i].name), epoch]).permutation(n)
+        return np.random.default_rng(
+            [self.seed, _task_key(self.tasks[task_i].name), epoch]
+        ).permutation(n)
 
-    def stream(self, state: dict | None = None) -> "MixtureStream":
+    def stream(self, state: dict | None = None) -> MixtureStream:
         """An infinite stream of Refs, starting from a saved `state()` if given."""
         return MixtureStream(self, state)
 
     def every_example_once(self) -> Iterator[Ref]:
         """Each example of each task exactly once, tasks interleaved at random (no caps)."""
-        owners = np.concatenate([np.full(len(t), i, dtype=np.int32) for i, t in enumerate(self.tasks)])
+        owners = np.concatenate(
+            [np.full(len(t), i, dtype=np.int32) for i, t in enumerate(self.tasks)]
+        )
         order = np.random.default_rng([self.seed, 11]).permutation(len(owners))
         cursors = [0] * len(self.tasks)
         perms = [self._perm(i, 0) for i in range(len(self.tasks))]
@@ -228,6 +258,4 @@ class MixtureStream:
 
     def repeats(self) -> dict[str, float]:
         """How many times each task's examples have been seen so far (draws / examples)."""
-        return {
-            t.name: float(k) / len(t) for t, k in zip(self.mix.tasks, self.cursors) if len(t)
-        }
+        return {t.name: float(k) / len(t) for t, k in zip(self.mix.tasks, self.cursors) if len(t)}

@@ -58,7 +58,9 @@ class BestFitPacker:
         cap = self.capacity
         dims = len(cap)
         # The binding side is the one whose buffered total fills its capacity first.
-        load = [sum(it[0][d] for it in items) / cap[d] for d in range(dims)] if items else [0] * dims
+        load = (
+            [sum(it[0][d] for it in items) / cap[d] for d in range(dims)] if items else [0] * dims
+        )
         primary = max(range(dims), key=lambda d: load[d])
         # Largest first by combined size, so long-target items are placed before the gaps close.
         items.sort(key=lambda it: (-sum(it[0][d] / cap[d] for d in range(dims)), it[1]))

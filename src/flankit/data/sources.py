@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flankit.errors import FlankitError
 from flankit.data.tasks import Example
+from flankit.errors import FlankitError
 
 
 @dataclass
@@ -103,7 +103,9 @@ def read_json(path: str | Path, *, task: str | None = None) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise FlankitError(f"invalid JSON: {exc.msg}", file=path, line=exc.lineno, task=task) from exc
+        raise FlankitError(
+            f"invalid JSON: {exc.msg}", file=path, line=exc.lineno, task=task
+        ) from exc
 
 
 def bigbench_examples(data: dict, *, path: str, task: str, bad: BadRows) -> Iterator[Example]:
@@ -174,7 +176,11 @@ def niv2_examples(
                 continue
             out.append(
                 Example(
-                    {"definition": definition.strip(), "input": inp.strip(), "answer": output.strip()},
+                    {
+                        "definition": definition.strip(),
+                        "input": inp.strip(),
+                        "answer": output.strip(),
+                    },
                     where,
                 )
             )
@@ -188,8 +194,14 @@ TABLE_FORMATS = ("jsonl", "csv", "parquet", "hub")
 
 
 def read_table_rows(
-    path: str, fmt: str, *, task: str, split: str = "train", name: str | None = None,
-    revision: str | None = None, trust_remote_code: bool = False,
+    path: str,
+    fmt: str,
+    *,
+    task: str,
+    split: str = "train",
+    name: str | None = None,
+    revision: str | None = None,
+    trust_remote_code: bool = False,
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     """Raw rows of a JSONL / CSV / Parquet file or a Hugging Face hub dataset, with locations."""
     if fmt == "jsonl":
@@ -208,7 +220,9 @@ def read_table_rows(
                         f"invalid JSON: {exc.msg}", file=path, line=lineno, task=task
                     ) from exc
                 if not isinstance(row, dict):
-                    raise FlankitError("row is not a JSON object", file=path, line=lineno, task=task)
+                    raise FlankitError(
+                        "row is not a JSON object", file=path, line=lineno, task=task
+                    )
                 yield f"{path}:{lineno}", row
     elif fmt == "csv":
         try:
@@ -244,7 +258,9 @@ def read_table_rows(
         for i, row in enumerate(ds):
             yield f"{path}[{split}]:row {i}", row
     else:
-        raise FlankitError(f"unknown table format {fmt!r}; choose one of {TABLE_FORMATS}", task=task)
+        raise FlankitError(
+            f"unknown table format {fmt!r}; choose one of {TABLE_FORMATS}", task=task
+        )
 
 
 def map_fields(
@@ -263,7 +279,9 @@ def map_fields(
         ok = True
         for name, column in mapping.items():
             if column not in row:
-                bad.handle(FlankitError(f"column {column!r} is missing", file=where, task=task, field=name))
+                bad.handle(
+                    FlankitError(f"column {column!r} is missing", file=where, task=task, field=name)
+                )
                 ok = False
                 break
             value = row[column]
@@ -271,7 +289,11 @@ def map_fields(
                 if isinstance(value, str):
                     value = [v.strip() for v in value.split("|")]
                 if not isinstance(value, (list, tuple)) or not value:
-                    bad.handle(FlankitError("options must be a non-empty list", file=where, task=task, field=name))
+                    bad.handle(
+                        FlankitError(
+                            "options must be a non-empty list", file=where, task=task, field=name
+                        )
+                    )
                     ok = False
                     break
                 fields[name] = [str(v) for v in value]

@@ -18,28 +18,104 @@ import string
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from flankit.errors import FlankitError
 from flankit.data.tasks import Example, Task
 from flankit.data.templates import Template
+from flankit.errors import FlankitError
 
-WORDS = (
-    "apple river stone cloud garden window silver planet forest candle bridge mirror pencil "
-    "rocket tiger violin orange basket lemon castle dragon feather island jacket kettle ladder "
-    "marble needle ocean pepper quilt rabbit saddle tunnel velvet wagon yellow zebra anchor "
-    "button carpet desert engine flower guitar hammer igloo jungle kitten lantern meadow"
-).split()
-NAMES = "Ana Ben Carla Dev Emma Farid Gina Hugo Ines Jon Kira Liam Maya Noor Omar Pia".split()
-ITEMS = "apples books coins pencils stamps marbles cards shells".split()
-COLORS = "red blue green yellow purple orange white black".split()
-DAYS = "Monday Tuesday Wednesday Thursday Friday Saturday Sunday".split()
-ANIMALS = "cats dogs birds fish horses cows".split()
+WORDS = [
+    "apple",
+    "river",
+    "stone",
+    "cloud",
+    "garden",
+    "window",
+    "silver",
+    "planet",
+    "forest",
+    "candle",
+    "bridge",
+    "mirror",
+    "pencil",
+    "rocket",
+    "tiger",
+    "violin",
+    "orange",
+    "basket",
+    "lemon",
+    "castle",
+    "dragon",
+    "feather",
+    "island",
+    "jacket",
+    "kettle",
+    "ladder",
+    "marble",
+    "needle",
+    "ocean",
+    "pepper",
+    "quilt",
+    "rabbit",
+    "saddle",
+    "tunnel",
+    "velvet",
+    "wagon",
+    "yellow",
+    "zebra",
+    "anchor",
+    "button",
+    "carpet",
+    "desert",
+    "engine",
+    "flower",
+    "guitar",
+    "hammer",
+    "igloo",
+    "jungle",
+    "kitten",
+    "lantern",
+    "meadow",
+]
+NAMES = [
+    "Ana",
+    "Ben",
+    "Carla",
+    "Dev",
+    "Emma",
+    "Farid",
+    "Gina",
+    "Hugo",
+    "Ines",
+    "Jon",
+    "Kira",
+    "Liam",
+    "Maya",
+    "Noor",
+    "Omar",
+    "Pia",
+]
+ITEMS = ["apples", "books", "coins", "pencils", "stamps", "marbles", "cards", "shells"]
+COLORS = ["red", "blue", "green", "yellow", "purple", "orange", "white", "black"]
+DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+ANIMALS = ["cats", "dogs", "birds", "fish", "horses", "cows"]
 ANTONYMS = {
-    "hot": "cold", "big": "small", "fast": "slow", "happy": "sad", "light": "dark",
-    "open": "closed", "early": "late", "full": "empty", "high": "low", "strong": "weak",
-    "young": "old", "hard": "soft", "rich": "poor", "loud": "quiet", "wet": "dry",
+    "hot": "cold",
+    "big": "small",
+    "fast": "slow",
+    "happy": "sad",
+    "light": "dark",
+    "open": "closed",
+    "early": "late",
+    "full": "empty",
+    "high": "low",
+    "strong": "weak",
+    "young": "old",
+    "hard": "soft",
+    "rich": "poor",
+    "loud": "quiet",
+    "wet": "dry",
 }
-POSITIVE = "wonderful great lovely excellent delightful superb pleasant".split()
-NEGATIVE = "terrible awful horrible dreadful boring poor unpleasant".split()
+POSITIVE = ["wonderful", "great", "lovely", "excellent", "delightful", "superb", "pleasant"]
+NEGATIVE = ["terrible", "awful", "horrible", "dreadful", "boring", "poor", "unpleasant"]
 VOWELS = set("aeiou")
 
 
@@ -186,7 +262,15 @@ def _word_problem(r):
     a, b = r.randint(5, 40), r.randint(1, 20)
     c = r.randint(1, a + b)
     rationale = f"{name} starts with {a} {item}. After buying {b}, {name} has {a} + {b} = {a + b}. After giving away {c}, {name} has {a + b} - {c} = {a + b - c}."
-    return {"name": name, "item": item, "a": a, "b": b, "c": c, "answer": str(a + b - c), "rationale": rationale}
+    return {
+        "name": name,
+        "item": item,
+        "a": a,
+        "b": b,
+        "c": c,
+        "answer": str(a + b - c),
+        "rationale": rationale,
+    }
 
 
 def _boolean(r):
@@ -210,9 +294,17 @@ def _syllogism(r):
         answer = "yes"
     else:
         facts = f"All {a} are friendly. {name} is one of the {b}."
-        rationale = f"{name} is one of the {b}, not the {a}, so we cannot conclude that {name} is friendly."
+        rationale = (
+            f"{name} is one of the {b}, not the {a}, so we cannot conclude that {name} is friendly."
+        )
         answer = "no"
-    return {"facts": facts, "name": name, "answer": answer, "options": ["yes", "no"], "rationale": rationale}
+    return {
+        "facts": facts,
+        "name": name,
+        "answer": answer,
+        "options": ["yes", "no"],
+        "rationale": rationale,
+    }
 
 
 def _table(r, k=4):
@@ -232,7 +324,9 @@ def _table_lookup(r):
 def _table_oldest(r):
     people, ages, table = _table(r)
     i = ages.index(max(ages))
-    rationale = f"The ages are {_join(ages)}. The largest is {ages[i]}, which belongs to {people[i]}."
+    rationale = (
+        f"The ages are {_join(ages)}. The largest is {ages[i]}, which belongs to {people[i]}."
+    )
     return {"table": table, "answer": people[i], "rationale": rationale}
 
 
@@ -313,14 +407,24 @@ def _swap(r):
     who = r.choice([a, b, c])
     start = f"{a} has a {ca} ball, {b} has a {cb} ball and {c} has a {cc} ball."
     story = start + " " + " ".join(f"Then {x} and {y} swap balls." for x, y in swaps)
-    return {"story": story, "name": who, "answer": held[who], "options": [ca, cb, cc], "rationale": " ".join(steps)}
+    return {
+        "story": story,
+        "name": who,
+        "answer": held[who],
+        "options": [ca, cb, cc],
+        "rationale": " ".join(steps),
+    }
 
 
 def _sentiment(r):
     pos = r.random() < 0.5
     adj = r.choice(POSITIVE if pos else NEGATIVE)
     thing = r.choice(["movie", "meal", "trip", "book", "concert"])
-    return {"review": f"The {thing} was {adj}.", "answer": "positive" if pos else "negative", "options": ["positive", "negative"]}
+    return {
+        "review": f"The {thing} was {adj}.",
+        "answer": "positive" if pos else "negative",
+        "options": ["positive", "negative"],
+    }
 
 
 @dataclass(frozen=True)
@@ -335,46 +439,337 @@ class Family:
 
 F = Family
 FAMILIES: tuple[Family, ...] = (
-    F("add", _add, ("What is {a} plus {b}?", "Add {a} and {b}.", "Compute {a} + {b}.", "Find the sum of {a} and {b}.")),
-    F("subtract", _subtract, ("What is {a} minus {b}?", "Subtract {b} from {a}.", "Compute {a} - {b}.")),
-    F("multiply", _multiply, ("What is {a} times {b}?", "Multiply {a} by {b}.", "Compute {a} x {b}.")),
-    F("modulo", _modulo, ("What is the remainder when {a} is divided by {b}?", "Compute {a} mod {b}."), held_out=True),
-    F("compare_numbers", _compare, ("Which number is larger, {a} or {b}?", "Pick the bigger number: {a} or {b}.", "Of {a} and {b}, which is greater?")),
-    F("even_odd", _even_odd, ("Is {n} even or odd?", "Tell whether the number {n} is even or odd.", "{n}: even or odd?")),
-    F("max_of_list", _max_list, ("What is the largest number in this list: {items}?", "Find the maximum of {items}.", "Which is the biggest of these numbers: {items}?")),
-    F("min_of_list", _min_list, ("What is the smallest number in this list: {items}?", "Find the minimum of {items}.", "Which is the smallest of these numbers: {items}?"), held_out=True),
-    F("sum_of_list", _sum_list, ("What is the sum of {items}?", "Add up these numbers: {items}.", "Compute the total of {items}.")),
-    F("sort_numbers", _sort_numbers, ("Sort these numbers from smallest to largest: {items}", "Put in ascending order: {items}", "Arrange {items} in increasing order.")),
-    F("sort_words", _sort_words, ("Sort these words alphabetically: {words}", "Put these words in dictionary order: {words}", "Alphabetize: {words}")),
-    F("reverse_word", _reverse_word, ("Write the word '{word}' backwards.", "Reverse the letters of {word}.", "What is {word} spelled in reverse?")),
-    F("uppercase", _uppercase, ("Write '{text}' in capital letters.", "Convert to upper case: {text}", "Make this all caps: {text}")),
-    F("word_length", _word_length, ("How many letters are in the word '{word}'?", "Count the letters in {word}.", "What is the length of the word {word}?")),
-    F("count_letter", _count_letter, ("How many times does the letter '{letter}' appear in '{word}'?", "Count the letter {letter} in the word {word}.", "In '{word}', how many {letter}'s are there?")),
-    F("vowel_count", _vowel_count, ("How many vowels are in the word '{word}'?", "Count the vowels in {word}."), held_out=True),
-    F("count_words", _count_words, ("How many words are in this sentence: {sentence}", "Count the words: {sentence}", "Number of words in '{sentence}'?")),
-    F("acronym", _acronym, ("Take the first letter of each word and write them in capitals: {words}", "Make an acronym from: {words}", "What acronym do these words form? {words}")),
-    F("last_word", _last_word, ("What is the last word of: {sentence}", "Which word comes last in '{sentence}'?", "Give the final word: {sentence}")),
-    F("next_letter", _next_letter, ("Which letter comes after '{letter}' in the alphabet?", "What is the next letter after {letter}?", "Alphabet: {letter}, then?")),
-    F("prev_letter", _prev_letter, ("Which letter comes before '{letter}' in the alphabet?", "What letter precedes {letter}?"), held_out=True),
-    F("next_in_sequence", _sequence, ("What number comes next: {items}, ...?", "Continue the sequence: {items}", "Find the next term of {items}.")),
-    F("two_step_arithmetic", _two_step, ("Add {a} and {b}, then multiply by {c}. What is the result?", "Compute ({a} + {b}) x {c}.", "What is {c} times the sum of {a} and {b}?")),
-    F("word_problem", _word_problem, ("{name} has {a} {item}. {name} buys {b} more and then gives away {c}. How many {item} does {name} have now?", "Start with {a} {item}, add {b}, remove {c}. How many {item} are left? ({name}'s question)")),
-    F("boolean_logic", _boolean, ("Evaluate: {expr}", "What is the value of the expression {expr}?", "Is '{expr}' True or False?")),
-    F("syllogism", _syllogism, ("{facts} Can we conclude that {name} is friendly?", "Premises: {facts}\nDoes it follow that {name} is friendly?", "{facts} Is {name} friendly, yes or no?")),
-    F("table_lookup", _table_lookup, ("{table}\n\nHow old is {name}?", "Use the table to answer.\n{table}\nWhat is {name}'s age?", "Table:\n{table}\nQuestion: what age is listed for {name}?")),
-    F("table_oldest", _table_oldest, ("{table}\n\nWho is the oldest person?", "Look at the table and name the oldest person.\n{table}", "Table:\n{table}\nWhich person has the highest age?")),
-    F("weekday_after", _weekday, ("If today is {day}, what day will it be in {k} days?", "Today is {day}. Which day of the week is {k} days from now?"), held_out=True),
-    F("has_duplicate", _duplicates, ("Does this list contain a repeated number: {items}?", "Is any number repeated in {items}?", "Check for duplicates: {items}. Yes or no?")),
-    F("is_sorted", _is_sorted, ("Is this list sorted from smallest to largest: {items}?", "Are the numbers {items} in increasing order?"), held_out=True),
-    F("remove_vowels", _remove_vowels, ("Remove all vowels from '{word}'.", "Write {word} without its vowels."), held_out=True),
-    F("replace_letter", _replace_letter, ("Replace every '{x}' with '{y}' in '{word}'.", "In the word {word}, change each {x} to {y}.", "Substitute {y} for {x} in {word}.")),
-    F("repeat_word", _repeat_word, ("Repeat the word '{word}' {n} times.", "Write {word} {n} times, separated by spaces.", "Say '{word}' {n} times.")),
-    F("antonym", _antonym, ("What is the opposite of '{word}'?", "Give an antonym of {word}."), held_out=True),
-    F("plural", _plural, ("What is the plural of '{word}'?", "Write the plural form of {word}.", "One {word}, two ...?")),
-    F("meters_to_cm", _meters, ("How many centimeters are in {m} meters?", "Convert {m} m to centimeters.", "{m} meters equals how many cm?")),
-    F("round_to_ten", _round_ten, ("Round {n} to the nearest ten.", "What is {n} rounded to the nearest 10?"), held_out=True),
-    F("ball_swap", _swap, ("{story} What color ball does {name} have now?", "{story}\nAt the end, which color is {name}'s ball?", "Track the balls. {story} Which ball does {name} hold?")),
-    F("sentiment", _sentiment, ("Is this review positive or negative? {review}", "Review: {review}\nSentiment?", "What is the sentiment of: {review}")),
+    F(
+        "add",
+        _add,
+        (
+            "What is {a} plus {b}?",
+            "Add {a} and {b}.",
+            "Compute {a} + {b}.",
+            "Find the sum of {a} and {b}.",
+        ),
+    ),
+    F(
+        "subtract",
+        _subtract,
+        ("What is {a} minus {b}?", "Subtract {b} from {a}.", "Compute {a} - {b}."),
+    ),
+    F(
+        "multiply",
+        _multiply,
+        ("What is {a} times {b}?", "Multiply {a} by {b}.", "Compute {a} x {b}."),
+    ),
+    F(
+        "modulo",
+        _modulo,
+        ("What is the remainder when {a} is divided by {b}?", "Compute {a} mod {b}."),
+        held_out=True,
+    ),
+    F(
+        "compare_numbers",
+        _compare,
+        (
+            "Which number is larger, {a} or {b}?",
+            "Pick the bigger number: {a} or {b}.",
+            "Of {a} and {b}, which is greater?",
+        ),
+    ),
+    F(
+        "even_odd",
+        _even_odd,
+        ("Is {n} even or odd?", "Tell whether the number {n} is even or odd.", "{n}: even or odd?"),
+    ),
+    F(
+        "max_of_list",
+        _max_list,
+        (
+            "What is the largest number in this list: {items}?",
+            "Find the maximum of {items}.",
+            "Which is the biggest of these numbers: {items}?",
+        ),
+    ),
+    F(
+        "min_of_list",
+        _min_list,
+        (
+            "What is the smallest number in this list: {items}?",
+            "Find the minimum of {items}.",
+            "Which is the smallest of these numbers: {items}?",
+        ),
+        held_out=True,
+    ),
+    F(
+        "sum_of_list",
+        _sum_list,
+        (
+            "What is the sum of {items}?",
+            "Add up these numbers: {items}.",
+            "Compute the total of {items}.",
+        ),
+    ),
+    F(
+        "sort_numbers",
+        _sort_numbers,
+        (
+            "Sort these numbers from smallest to largest: {items}",
+            "Put in ascending order: {items}",
+            "Arrange {items} in increasing order.",
+        ),
+    ),
+    F(
+        "sort_words",
+        _sort_words,
+        (
+            "Sort these words alphabetically: {words}",
+            "Put these words in dictionary order: {words}",
+            "Alphabetize: {words}",
+        ),
+    ),
+    F(
+        "reverse_word",
+        _reverse_word,
+        (
+            "Write the word '{word}' backwards.",
+            "Reverse the letters of {word}.",
+            "What is {word} spelled in reverse?",
+        ),
+    ),
+    F(
+        "uppercase",
+        _uppercase,
+        (
+            "Write '{text}' in capital letters.",
+            "Convert to upper case: {text}",
+            "Make this all caps: {text}",
+        ),
+    ),
+    F(
+        "word_length",
+        _word_length,
+        (
+            "How many letters are in the word '{word}'?",
+            "Count the letters in {word}.",
+            "What is the length of the word {word}?",
+        ),
+    ),
+    F(
+        "count_letter",
+        _count_letter,
+        (
+            "How many times does the letter '{letter}' appear in '{word}'?",
+            "Count the letter {letter} in the word {word}.",
+            "In '{word}', how many {letter}'s are there?",
+        ),
+    ),
+    F(
+        "vowel_count",
+        _vowel_count,
+        ("How many vowels are in the word '{word}'?", "Count the vowels in {word}."),
+        held_out=True,
+    ),
+    F(
+        "count_words",
+        _count_words,
+        (
+            "How many words are in this sentence: {sentence}",
+            "Count the words: {sentence}",
+            "Number of words in '{sentence}'?",
+        ),
+    ),
+    F(
+        "acronym",
+        _acronym,
+        (
+            "Take the first letter of each word and write them in capitals: {words}",
+            "Make an acronym from: {words}",
+            "What acronym do these words form? {words}",
+        ),
+    ),
+    F(
+        "last_word",
+        _last_word,
+        (
+            "What is the last word of: {sentence}",
+            "Which word comes last in '{sentence}'?",
+            "Give the final word: {sentence}",
+        ),
+    ),
+    F(
+        "next_letter",
+        _next_letter,
+        (
+            "Which letter comes after '{letter}' in the alphabet?",
+            "What is the next letter after {letter}?",
+            "Alphabet: {letter}, then?",
+        ),
+    ),
+    F(
+        "prev_letter",
+        _prev_letter,
+        ("Which letter comes before '{letter}' in the alphabet?", "What letter precedes {letter}?"),
+        held_out=True,
+    ),
+    F(
+        "next_in_sequence",
+        _sequence,
+        (
+            "What number comes next: {items}, ...?",
+            "Continue the sequence: {items}",
+            "Find the next term of {items}.",
+        ),
+    ),
+    F(
+        "two_step_arithmetic",
+        _two_step,
+        (
+            "Add {a} and {b}, then multiply by {c}. What is the result?",
+            "Compute ({a} + {b}) x {c}.",
+            "What is {c} times the sum of {a} and {b}?",
+        ),
+    ),
+    F(
+        "word_problem",
+        _word_problem,
+        (
+            "{name} has {a} {item}. {name} buys {b} more and then gives away {c}. How many {item} does {name} have now?",
+            "Start with {a} {item}, add {b}, remove {c}. How many {item} are left? ({name}'s question)",
+        ),
+    ),
+    F(
+        "boolean_logic",
+        _boolean,
+        (
+            "Evaluate: {expr}",
+            "What is the value of the expression {expr}?",
+            "Is '{expr}' True or False?",
+        ),
+    ),
+    F(
+        "syllogism",
+        _syllogism,
+        (
+            "{facts} Can we conclude that {name} is friendly?",
+            "Premises: {facts}\nDoes it follow that {name} is friendly?",
+            "{facts} Is {name} friendly, yes or no?",
+        ),
+    ),
+    F(
+        "table_lookup",
+        _table_lookup,
+        (
+            "{table}\n\nHow old is {name}?",
+            "Use the table to answer.\n{table}\nWhat is {name}'s age?",
+            "Table:\n{table}\nQuestion: what age is listed for {name}?",
+        ),
+    ),
+    F(
+        "table_oldest",
+        _table_oldest,
+        (
+            "{table}\n\nWho is the oldest person?",
+            "Look at the table and name the oldest person.\n{table}",
+            "Table:\n{table}\nWhich person has the highest age?",
+        ),
+    ),
+    F(
+        "weekday_after",
+        _weekday,
+        (
+            "If today is {day}, what day will it be in {k} days?",
+            "Today is {day}. Which day of the week is {k} days from now?",
+        ),
+        held_out=True,
+    ),
+    F(
+        "has_duplicate",
+        _duplicates,
+        (
+            "Does this list contain a repeated number: {items}?",
+            "Is any number repeated in {items}?",
+            "Check for duplicates: {items}. Yes or no?",
+        ),
+    ),
+    F(
+        "is_sorted",
+        _is_sorted,
+        (
+            "Is this list sorted from smallest to largest: {items}?",
+            "Are the numbers {items} in increasing order?",
+        ),
+        held_out=True,
+    ),
+    F(
+        "remove_vowels",
+        _remove_vowels,
+        ("Remove all vowels from '{word}'.", "Write {word} without its vowels."),
+        held_out=True,
+    ),
+    F(
+        "replace_letter",
+        _replace_letter,
+        (
+            "Replace every '{x}' with '{y}' in '{word}'.",
+            "In the word {word}, change each {x} to {y}.",
+            "Substitute {y} for {x} in {word}.",
+        ),
+    ),
+    F(
+        "repeat_word",
+        _repeat_word,
+        (
+            "Repeat the word '{word}' {n} times.",
+            "Write {word} {n} times, separated by spaces.",
+            "Say '{word}' {n} times.",
+        ),
+    ),
+    F(
+        "antonym",
+        _antonym,
+        ("What is the opposite of '{word}'?", "Give an antonym of {word}."),
+        held_out=True,
+    ),
+    F(
+        "plural",
+        _plural,
+        (
+            "What is the plural of '{word}'?",
+            "Write the plural form of {word}.",
+            "One {word}, two ...?",
+        ),
+    ),
+    F(
+        "meters_to_cm",
+        _meters,
+        (
+            "How many centimeters are in {m} meters?",
+            "Convert {m} m to centimeters.",
+            "{m} meters equals how many cm?",
+        ),
+    ),
+    F(
+        "round_to_ten",
+        _round_ten,
+        ("Round {n} to the nearest ten.", "What is {n} rounded to the nearest 10?"),
+        held_out=True,
+    ),
+    F(
+        "ball_swap",
+        _swap,
+        (
+            "{story} What color ball does {name} have now?",
+            "{story}\nAt the end, which color is {name}'s ball?",
+            "Track the balls. {story} Which ball does {name} hold?",
+        ),
+    ),
+    F(
+        "sentiment",
+        _sentiment,
+        (
+            "Is this review positive or negative? {review}",
+            "Review: {review}\nSentiment?",
+            "What is the sentiment of: {review}",
+        ),
+    ),
 )
 FAMILY_BY_NAME = {f.name: f for f in FAMILIES}
 HELD_OUT = tuple(f.name for f in FAMILIES if f.held_out)
@@ -382,7 +777,10 @@ HELD_IN = tuple(f.name for f in FAMILIES if not f.held_out)
 
 COT_SUFFIXES = (
     ("{p} Let's think step by step.", "{rationale} So the answer is {answer}."),
-    ("{p}\nThink it through first, then answer.", "{rationale}\nTherefore, the answer is {answer}."),
+    (
+        "{p}\nThink it through first, then answer.",
+        "{rationale}\nTherefore, the answer is {answer}.",
+    ),
     ("Answer with your reasoning. {p}", "Reasoning: {rationale}\nAnswer: {answer}"),
 )
 
@@ -393,7 +791,9 @@ def family_templates(fam: Family, has_rationale: bool) -> tuple[Template, ...]:
     if has_rationale:
         for i, p in enumerate(fam.prompts):
             inputs, targets = COT_SUFFIXES[i % len(COT_SUFFIXES)]
-            out.append(Template(f"{fam.name}_cot{i}", inputs.replace("{p}", p), targets, kind="cot"))
+            out.append(
+                Template(f"{fam.name}_cot{i}", inputs.replace("{p}", p), targets, kind="cot")
+            )
     return tuple(out)
 
 

@@ -26,8 +26,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from flankit.errors import FlankitError
 from flankit.data.templates import FEWSHOT_PATTERNS, OPTION_STYLES, OptionStyle, Template
+from flankit.errors import FlankitError
 
 FORMATS = ("zsopt", "zsnoopt", "fsopt", "fsnoopt")
 
@@ -93,7 +93,9 @@ class Variant:
 
     def __post_init__(self) -> None:
         if self.format not in FORMATS:
-            raise FlankitError(f"unknown format {self.format!r}; choose one of {', '.join(FORMATS)}")
+            raise FlankitError(
+                f"unknown format {self.format!r}; choose one of {', '.join(FORMATS)}"
+            )
 
 
 @dataclass(frozen=True)

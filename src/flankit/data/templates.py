@@ -71,15 +71,15 @@ class Template:
             raise FlankitError("a template must be a mapping", file=where, task=task)
         unknown = set(raw) - {"id", "inputs", "targets", "prefix", "kind"}
         if unknown:
-            raise FlankitError(
-                f"unknown template key(s) {sorted(unknown)}", file=where, task=task
-            )
+            raise FlankitError(f"unknown template key(s) {sorted(unknown)}", file=where, task=task)
         for key in ("id", "inputs", "targets"):
             if not isinstance(raw.get(key), str) or not raw[key]:
                 raise FlankitError(f"template needs a non-empty {key!r}", file=where, task=task)
         kind = raw.get("kind", "direct")
         if kind not in KINDS:
-            raise FlankitError(f"template kind {kind!r} is not one of {KINDS}", file=where, task=task)
+            raise FlankitError(
+                f"template kind {kind!r} is not one of {KINDS}", file=where, task=task
+            )
         tpl = cls(str(raw["id"]), raw["inputs"], raw["targets"], raw.get("prefix", ""), kind)
         tpl.fields_checked(where=where, task=task)
         return tpl

@@ -19,7 +19,9 @@ def mask_dtype(model) -> torch.dtype:
 def encdec_loss(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     dtype = mask_dtype(model)
     enc_seg, dec_seg = batch["encoder_segment_ids"], batch["decoder_segment_ids"]
-    encoded = model.get_encoder()(input_ids=batch["encoder_input_ids"], attention_mask=encoder_mask(enc_seg, dtype))
+    encoded = model.get_encoder()(
+        input_ids=batch["encoder_input_ids"], attention_mask=encoder_mask(enc_seg, dtype)
+    )
     out = model(
         encoder_outputs=encoded,
         attention_mask=cross_mask(dec_seg, enc_seg, dtype),
@@ -29,7 +31,9 @@ def encdec_loss(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, to
     )
     labels = batch["decoder_target_ids"].long().masked_fill(dec_seg == 0, -100)
     logits = out.logits.float()
-    loss = F.cross_entropy(logits.view(-1, logits.shape[-1]), labels.view(-1), ignore_index=-100, reduction="sum")
+    loss = F.cross_entropy(
+        logits.view(-1, logits.shape[-1]), labels.view(-1), ignore_index=-100, reduction="sum"
+    )
     return loss, (labels != -100).sum()
 
 
@@ -43,7 +47,9 @@ def decoder_loss(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, t
     )
     labels = batch["input_ids"][:, 1:].long().masked_fill(batch["loss_mask"][:, 1:] == 0, -100)
     logits = out.logits[:, :-1].float()
-    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100, reduction="sum")
+    loss = F.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100, reduction="sum"
+    )
     return loss, (labels != -100).sum()
 
 

@@ -1,0 +1,337 @@
+"""The training loop: packed batches, Adafactor at a constant learning rate, checkpoints, resume.
+
+Read top to bottom: set up (tokenizer, model, optimizer, data), maybe resume, then for each step
+take one global batch of packed rows, split it across processes and micro-batches, normalise the
+summed token loss by the global batch's target tokens, step, and now and then evaluate held-out
+loss and save. Finished runs are exported as Hugging Face model directories.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal
+
+import torch
+
+from flankit.config import to_dict
+from flankit.data.build import DataConfig, load_mixture
+from flankit.data.collections import CollectionSpec, load_collection
+from flankit.data.mixtures import Mixture
+from flankit.errors import FlankitError
+from flankit.models import ModelSpec, build_model, check_vocab, load_pretrained
+from flankit.train.batches import PackedStream, pack_texts, render_refs
+from flankit.train.checkpoint import list_checkpoints, load_latest, save_checkpoint
+from flankit.train.export import export_model
+from flankit.train.step import batch_loss
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    name: Literal["adafactor", "adamw"] = "adafactor"
+    lr: float = 5e-4
+    warmup_steps: int = 0
+    weight_decay: float = 0.0
+    clip: float = 1.0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A training run. Hyperparameter defaults follow the paper's Flan-T5 runs (Table 22)."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelSpec = field(default_factory=lambda: ModelSpec(shape="t5-tiny", tokenizer="train"))
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    steps: int = 1000
+    batch_size: int = 64  # packed rows per optimizer step, over all processes
+    micro_batch_size: int | None = None  # rows per forward pass; None = the whole local batch
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    seed: int = 0
+    out_dir: str = "runs/flankit"
+    save_every: int = 500
+    keep_last: int = 2
+    eval_every: int = 200
+    heldout: list[CollectionSpec] = field(default_factory=list)  # tasks for held-out loss
+    heldout_examples: int = 256
+    log_every: int = 10
+    chunk_examples: int = 2048
+    tokenizer_vocab: int = 8000  # when the tokenizer is trained on the mixture
+
+
+class LossModule(torch.nn.Module):
+    """Wraps the model so data parallelism sees one forward per micro-batch."""
+
+    def __init__(self, model, family: str) -> None:
+        super().__init__()
+        self.model, self.family = model, family
+
+    def forward(self, batch: dict[str, torch.Tensor]):
+        return batch_loss(self.model, batch, self.family)
+
+
+def make_optimizer(params, cfg: OptimConfig):
+    if cfg.name == "adafactor":
+        from transformers.optimization import Adafactor
+
+        # Constant learning rate, no relative steps or parameter scaling, as in the paper.
+        return Adafactor(
+            params,
+            lr=cfg.lr,
+            scale_parameter=False,
+            relative_step=False,
+            warmup_init=False,
+            weight_decay=cfg.weight_decay,
+        )
+    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def _tokenizer_and_model(cfg: TrainConfig, mix: Mixture, out: Path, dtype):
+    spec = cfg.model
+    if spec.path:
+        model, tok, family = load_pretrained(spec, dtype=dtype)
+        return model, tok, family
+    if not spec.shape:
+        raise FlankitError(
+            "model needs `path` (pretrained) or `shape` (random init)", field="model"
+        )
+    tok_dir = out / "tokenizer"
+    from flankit.tokenizer import load_tokenizer, train_tokenizer
+
+    if spec.tokenizer in (None, "train"):
+        if (tok_dir / "tokenizer.json").exists():
+            tok = load_tokenizer(str(tok_dir))
+        else:
+            refs = [ref for ref, _ in zip(mix.stream(), range(min(20_000, 4 * cfg.chunk_examples)))]
+            ins, tgts = render_refs(mix, refs, cfg.data.render)
+            tok = train_tokenizer(ins + tgts, cfg.tokenizer_vocab, tok_dir)
+    else:
+        tok = load_tokenizer(spec.tokenizer)
+    model, family = build_model(
+        spec.shape,
+        tok,
+        dropout=spec.dropout,
+        seed=cfg.seed,
+        max_positions=max(cfg.data.features.length, 2048),
+    )
+    check_vocab(model, tok)
+    return model, tok, family
+
+
+def _heldout_rows(cfg: TrainConfig, tok, family: str) -> list:
+    if not cfg.heldout:
+        return []
+    loaded = [(s, load_collection(s, cfg.data.data_root)) for s in cfg.heldout]
+    mix = Mixture(loaded, seed=cfg.seed + 1)
+    refs = [r for r, _ in zip(mix.every_example_once(), range(cfg.heldout_examples))]
+    feats = replace(cfg.data.features, layout=family)
+    return pack_texts(*render_refs(mix, refs, cfg.data.render), tok, feats)
+
+
+def _check(cfg: TrainConfig, world: int) -> int:
+    if cfg.steps < 1 or cfg.batch_size < 1:
+        raise FlankitError("steps and batch_size must be >= 1", field="steps")
+    if cfg.batch_size % world:
+        raise FlankitError(
+            f"batch_size {cfg.batch_size} does not split over {world} processes", field="batch_size"
+        )
+    local = cfg.batch_size // world
+    micro = cfg.micro_batch_size or local
+    if local % micro:
+        raise FlankitError(
+            f"micro_batch_size {micro} must divide the per-process batch {local}",
+            field="micro_batch_size",
+        )
+    return micro
+
+
+def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dict:
+    """Run (or resume) training; return a summary with the exported model paths."""
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+
+    bf16 = cfg.precision == "bf16" or (
+        cfg.precision == "auto" and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    )
+    acc = Accelerator(mixed_precision="bf16" if bf16 else "no", cpu=not torch.cuda.is_available())
+    micro = _check(cfg, acc.num_processes)
+    out = Path(cfg.out_dir)
+    ckpt_dir = out / "checkpoints"
+    if not resume and list_checkpoints(ckpt_dir):
+        raise FlankitError(
+            f"{out} already holds checkpoints",
+            hint="pass --resume to continue, or choose another out_dir",
+        )
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / ".write_test").write_text("")
+        (out / ".write_test").unlink()
+    except OSError as exc:
+        raise FlankitError(
+            f"output directory is not writable: {exc.strerror}", file=str(out)
+        ) from exc
+    set_seed(cfg.seed)
+
+    mix, load_report = load_mixture(replace(cfg.data, num_proc=1))
+    model, tok, family = _tokenizer_and_model(cfg, mix, out, None)
+    feats = replace(cfg.data.features, layout=family)
+    optimizer = make_optimizer(model.parameters(), cfg.optim)
+    stream_state, step, best = None, 0, {"loss": math.inf, "step": None}
+    if resume:
+        state = load_latest(ckpt_dir, model, optimizer)
+        if state is not None:
+            step, stream_state, best = state["step"], state["data"], state["best"]
+            acc.print(f"resumed from {state['checkpoint']} (step {step})")
+    stream = PackedStream(mix, tok, feats, cfg.data.render, cfg.chunk_examples, state=stream_state)
+    heldout = _heldout_rows(cfg, tok, family)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lambda s: min(1.0, (s + 1) / cfg.optim.warmup_steps) if cfg.optim.warmup_steps else 1.0,
+        last_epoch=step - 1 if step else -1,
+    )
+    module = LossModule(model, family)
+    module, optimizer = acc.prepare(module, optimizer)
+    (out / "config.json").write_text(json.dumps(to_dict(cfg), indent=1))
+    metrics_f = open(out / "metrics.jsonl", "a") if acc.is_main_process else None
+    bar = _bar(cfg.steps, step, progress and acc.is_main_process)
+    rank, world = acc.process_index, acc.num_processes
+    t_last, tokens_since = time.perf_counter(), 0
+    if heldout and step == 0 and metrics_f:
+        initial = evaluate_loss(acc.unwrap_model(module), heldout, stream, family, acc)
+        metrics_f.write(json.dumps({"step": 0, "heldout_loss": initial}) + "\n")
+    module.train()
+    while step < cfg.steps:
+        rows = stream.next_rows(cfg.batch_size)
+        arrays = stream.arrays(rows)
+        target_key = "decoder_segment_ids" if family == "encdec" else "loss_mask"
+        global_tokens = int(_target_tokens(arrays, family))
+        local = {k: torch.from_numpy(v[rank::world]).long() for k, v in arrays.items()}
+        n_local = local[target_key].shape[0]
+        loss_total = 0.0
+        for start in range(0, n_local, micro):
+            batch = {k: v[start : start + micro].to(acc.device) for k, v in local.items()}
+            last = start + micro >= n_local
+            ctx = acc.no_sync(module) if (world > 1 and not last) else _null()
+            with ctx, acc.autocast():
+                loss_sum, _ = module(batch)
+                # Normalise by the global batch's target tokens; DDP averages over processes.
+                loss = loss_sum * world / max(global_tokens, 1)
+                acc.backward(loss)
+            loss_total += loss_sum.detach().item()
+        loss_total = acc.reduce(torch.tensor(loss_total, device=acc.device), reduction="sum").item()
+        mean_loss = loss_total / max(global_tokens, 1)
+        if not math.isfinite(mean_loss):
+            last_ok = list_checkpoints(ckpt_dir)
+            raise FlankitError(
+                f"loss became {mean_loss} at step {step + 1}; stopping",
+                hint=f"the last good checkpoint is {last_ok[-1] if last_ok else 'none'}; lower the learning rate or use fp32",
+            )
+        if cfg.optim.clip:
+            acc.clip_grad_norm_(module.parameters(), cfg.optim.clip)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        tokens_since += global_tokens
+        record = {
+            "step": step,
+            "loss": mean_loss,
+            "lr": scheduler.get_last_lr()[0],
+            "examples": stream.examples_seen,
+        }
+        if heldout and (step % cfg.eval_every == 0 or step == cfg.steps):
+            record["heldout_loss"] = evaluate_loss(
+                acc.unwrap_model(module), heldout, stream, family, acc
+            )
+            if record["heldout_loss"] < best["loss"]:
+                best = {"loss": record["heldout_loss"], "step": step}
+                if acc.is_main_process:
+                    export_model(
+                        acc.unwrap_model(module).model, tok, out / "best", cfg, record, load_report
+                    )
+        if step % cfg.log_every == 0 or step == cfg.steps or "heldout_loss" in record:
+            now = time.perf_counter()
+            record["target_tokens_per_s"] = tokens_since / max(now - t_last, 1e-9)
+            t_last, tokens_since = now, 0
+            if metrics_f:
+                metrics_f.write(json.dumps(record) + "\n")
+                metrics_f.flush()
+        bar.set_postfix(
+            loss=f"{mean_loss:.3f}",
+            lr=f"{record['lr']:.1e}",
+            **({"heldout": f"{record['heldout_loss']:.3f}"} if "heldout_loss" in record else {}),
+        )
+        bar.update(1)
+        if step % cfg.save_every == 0 or step == cfg.steps:
+            acc.wait_for_everyone()
+            if acc.is_main_process:
+                save_checkpoint(
+                    ckpt_dir,
+                    step,
+                    acc.unwrap_model(module).model,
+                    optimizer,
+                    {"data": stream.state(), "best": best, "loss": mean_loss},
+                    keep=cfg.keep_last,
+                )
+    bar.close()
+    if metrics_f:
+        metrics_f.close()
+    final = out / "final"
+    if acc.is_main_process:
+        export_model(acc.unwrap_model(module).model, tok, final, cfg, record, load_report)
+    acc.wait_for_everyone()
+    return {
+        "final": str(final),
+        "best": str(out / "best") if heldout else None,
+        "steps": step,
+        "loss": record["loss"],
+        "heldout_loss": record.get("heldout_loss"),
+        "best_step": best["step"],
+    }
+
+
+def _target_tokens(arrays, family: str) -> int:
+    if family == "encdec":
+        return int((arrays["decoder_segment_ids"] > 0).sum())
+    return int(arrays["loss_mask"][:, 1:].sum())
+
+
+@torch.no_grad()
+def evaluate_loss(
+    module: LossModule, rows: list, stream: PackedStream, family: str, acc, batch: int = 8
+) -> float:
+    """Mean token loss on fixed held-out rows (dropout off)."""
+    module.eval()
+    total, count = 0.0, 0
+    for i in range(0, len(rows), batch):
+        arrays = stream.arrays(rows[i : i + batch])
+        b = {k: torch.from_numpy(v).long().to(acc.device) for k, v in arrays.items()}
+        with acc.autocast():
+            loss_sum, n = module(b)
+        total += loss_sum.item()
+        count += int(n)
+    module.train()
+    return total / max(count, 1)
+
+
+class _null:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
+
+
+def _bar(total: int, start: int, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(
+        total=total,
+        initial=start,
+        unit="step",
+        desc="train",
+        disable=not enabled,
+        dynamic_ncols=True,
+    )

@@ -1,0 +1,123 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from flankit.config import load_config
+from flankit.errors import FlankitError
+from flankit.train.loop import TrainConfig, train
+
+CFG = """
+data:
+  collections: [{{name: synthetic, examples_per_task: 60}}]
+  features: {{input_length: 128, target_length: 32}}
+  render: {{max_shots: 2, fewshot_budget: 100}}
+model: {{shape: t5-tiny, tokenizer: {tok}, dropout: {dropout}}}
+optim: {{name: adafactor, lr: 1.0e-3}}
+steps: {steps}
+batch_size: 4
+save_every: 2
+keep_last: 3
+eval_every: 1000
+chunk_examples: 64
+out_dir: {out}
+"""
+
+
+@pytest.fixture(scope="module")
+def tok_dir(tmp_path_factory):
+    from flankit.data.collections import CollectionSpec, load_collection
+    from flankit.tokenizer import train_tokenizer
+
+    tasks = load_collection(CollectionSpec(name="synthetic", examples_per_task=60))
+    texts = [str(v) for t in tasks for e in t.examples for v in e.fields.values()]
+    out = tmp_path_factory.mktemp("tok")
+    train_tokenizer(texts, 400, out)
+    return out
+
+
+def _cfg(tmp_path, tok_dir, name, steps=8, dropout=0.1, extra=()):
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(CFG.format(tok=tok_dir, dropout=dropout, steps=steps, out=tmp_path / name))
+    return path, load_config(TrainConfig, path, list(extra))
+
+
+def _weights(run):
+    return load_file(str(run / "final" / "model.safetensors"))
+
+
+def test_accumulation_matches_one_big_batch(tmp_path, tok_dir):
+    _, a = _cfg(tmp_path, tok_dir, "big", steps=3, dropout=0.0)
+    _, b = _cfg(tmp_path, tok_dir, "acc", steps=3, dropout=0.0, extra=["micro_batch_size=1"])
+    train(a, progress=False)
+    train(b, progress=False)
+    wa, wb = _weights(tmp_path / "big"), _weights(tmp_path / "acc")
+    assert set(wa) == set(wb)
+    for k in wa:
+        assert torch.allclose(wa[k], wb[k], atol=1e-5, rtol=1e-4), k
+
+
+def test_kill_and_resume_equals_uninterrupted(tmp_path, tok_dir):
+    _, whole = _cfg(tmp_path, tok_dir, "whole", steps=10)
+    train(whole, progress=False)
+    path, _ = _cfg(tmp_path, tok_dir, "killed", steps=10)
+    cmd = [sys.executable, "-m", "flankit.cli", "train", str(path), "-q"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    ckpts = tmp_path / "killed" / "checkpoints"
+    deadline = time.time() + 120
+    while not (ckpts / "step-0000004").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert (ckpts / "step-0000004").exists() and not (tmp_path / "killed" / "final").exists()
+    with pytest.raises(FlankitError, match="already holds checkpoints"):
+        train(load_config(TrainConfig, path), progress=False)
+    result = train(load_config(TrainConfig, path), resume=True, progress=False)
+    assert result["steps"] == 10
+    wa, wb = _weights(tmp_path / "whole"), _weights(tmp_path / "killed")
+    for k in wa:
+        assert torch.equal(wa[k], wb[k]), k
+
+
+def test_damaged_latest_checkpoint_falls_back(tmp_path, tok_dir):
+    path, cfg = _cfg(tmp_path, tok_dir, "dmg", steps=6)
+    train(cfg, progress=False)
+    ckpts = sorted((tmp_path / "dmg" / "checkpoints").glob("step-*"))
+    assert [p.name for p in ckpts] == ["step-0000002", "step-0000004", "step-0000006"]
+    (ckpts[-1] / "model.safetensors").write_bytes(b"garbage")
+    more = load_config(TrainConfig, path, ["steps=8"])
+    with pytest.warns(UserWarning, match="step-0000006 is unreadable"):
+        result = train(more, resume=True, progress=False)
+    assert result["steps"] == 8
+
+
+def test_export_loads_with_from_pretrained_and_generates(tmp_path, tok_dir):
+    _, cfg = _cfg(tmp_path, tok_dir, "exp", steps=2)
+    train(cfg, progress=False)
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    final = tmp_path / "exp" / "final"
+    model = AutoModelForSeq2SeqLM.from_pretrained(final)
+    tok = AutoTokenizer.from_pretrained(final)
+    assert model.lm_head.weight.data_ptr() != model.shared.weight.data_ptr()  # untied, as Flan-T5
+    ids = tok("What is 2 plus 3?", return_tensors="pt").input_ids
+    out = model.generate(ids, max_new_tokens=5)
+    assert out.shape[0] == 1 and out.shape[1] >= 2
+    card = (final / "README.md").read_text()
+    assert "synthetic" in card and "adafactor" in card
+
+
+def test_bad_config_values(tmp_path, tok_dir):
+    _, cfg = _cfg(tmp_path, tok_dir, "bad", extra=["batch_size=4", "micro_batch_size=3"])
+    with pytest.raises(FlankitError, match="micro_batch_size 3 must divide"):
+        train(cfg, progress=False)
+    _, cfg = _cfg(tmp_path, tok_dir, "bad2", extra=["model.shape=t5-huge"])
+    with pytest.raises(FlankitError, match="unknown model shape 't5-huge'"):
+        train(cfg, progress=False)
+    with pytest.raises(FlankitError, match="unknown config key optim.learning_rate"):
+        _cfg(tmp_path, tok_dir, "bad3", extra=["optim.learning_rate=1"])
