@@ -67,7 +67,9 @@ def test_kill_and_resume_equals_uninterrupted(tmp_path, tok_dir):
     train(whole, progress=False)
     path, _ = _cfg(tmp_path, tok_dir, "killed", steps=10)
     cmd = [sys.executable, "-m", "flankit.cli", "train", str(path), "-q"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     ckpts = tmp_path / "killed" / "checkpoints"
     deadline = time.time() + 120
     while not (ckpts / "step-0000004").exists() and time.time() < deadline and proc.poll() is None:
@@ -121,3 +123,29 @@ def test_bad_config_values(tmp_path, tok_dir):
         train(cfg, progress=False)
     with pytest.raises(FlankitError, match="unknown config key optim.learning_rate"):
         _cfg(tmp_path, tok_dir, "bad3", extra=["optim.learning_rate=1"])
+
+
+def test_two_processes_match_one_with_the_same_global_batch(tmp_path, tok_dir):
+    path, one = _cfg(tmp_path, tok_dir, "one", steps=3, dropout=0.0)
+    train(one, progress=False)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "flankit.cli",
+        "train",
+        str(path),
+        f"out_dir={tmp_path / 'two'}",
+        "-q",
+    ]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "on 2 process(es)" in done.stdout
+    wa, wb = _weights(tmp_path / "one"), _weights(tmp_path / "two")
+    for k in wa:
+        assert torch.allclose(wa[k], wb[k], atol=1e-5, rtol=1e-4), k

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from flankit.errors import FlankitError
@@ -102,8 +103,16 @@ def _train(args: argparse.Namespace) -> int:
 
     cfg = load_config(TrainConfig, args.config, list(args.overrides))
     result = train(cfg, resume=args.resume, progress=not args.quiet)
-    print(f"trained {result['steps']} steps; final loss {result['loss']:.4f}"
-          + (f", held-out loss {result['heldout_loss']:.4f} (best at step {result['best_step']})" if result["heldout_loss"] is not None else ""))
+    if os.environ.get("RANK", "0") != "0":
+        return 0
+    print(
+        f"trained {result['steps']} steps on {result['processes']} process(es); final loss {result['loss']:.4f}"
+        + (
+            f", held-out loss {result['heldout_loss']:.4f} (best at step {result['best_step']})"
+            if result["heldout_loss"] is not None
+            else ""
+        )
+    )
     print(f"model: {result['final']}" + (f"  best: {result['best']}" if result["best"] else ""))
     return 0
 
@@ -156,7 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr = verbs.add_parser("train", help="finetune a model on a mixture (configs/train/*.yaml)")
     tr.add_argument("config", help="YAML training config")
     tr.add_argument("overrides", nargs="*", help="config overrides like steps=100 optim.lr=1e-3")
-    tr.add_argument("--resume", action="store_true", help="continue from the newest readable checkpoint")
+    tr.add_argument(
+        "--resume", action="store_true", help="continue from the newest readable checkpoint"
+    )
     tr.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     tr.set_defaults(func=_train)
     return parser

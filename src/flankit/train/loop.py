@@ -286,6 +286,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
         "final": str(final),
         "best": str(out / "best") if heldout else None,
         "steps": step,
+        "processes": acc.num_processes,
         "loss": record["loss"],
         "heldout_loss": record.get("heldout_loss"),
         "best_step": best["step"],
