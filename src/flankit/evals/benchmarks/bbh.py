@@ -1,0 +1,79 @@
+"""BIG-Bench Hard: 27 subtasks, 3-shot, from the official `cot-prompts` files.
+
+CoT: the prompt file's text (after its canary line and `-----`), verbatim, then "\\n\\nQ: {input}\\nA:
+Let's think step by step." Direct: the same three exemplars with the rationale removed
+("A: {answer}"). Scoring: the phrase after "So the answer is", compared ignoring case and
+punctuation. Average: macro over the 27 subtasks, as the paper.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from flankit.errors import FlankitError
+from flankit.evals.benchmarks import Item
+
+PROMPT_VERSION = "bbh-suzgun-v1"
+OPTION_LINE = re.compile(r"^(?:\([A-Z]\)|- )", re.MULTILINE)
+
+
+def prompt_text(path: Path) -> str:
+    """The prompt file without its canary line and separator."""
+    text = path.read_text(encoding="utf-8")
+    lines = text.split("\n")
+    if lines and lines[0].startswith("BENCHMARK DATA") and len(lines) > 1 and lines[1].strip() == "-----":
+        lines = lines[2:]
+    return "\n".join(lines).strip()
+
+
+def direct_text(cot_text: str) -> str:
+    """The same exemplars, each answer without its rationale."""
+    parts = cot_text.split("\n\nQ: ")
+    out = [parts[0]]
+    for ex in parts[1:]:
+        q, _, a = ex.partition("\nA: ")
+        m = re.search(r"So the answer is (.+?)\.?\s*$", a.strip(), re.DOTALL)
+        if not m:
+            raise FlankitError("exemplar without 'So the answer is'", task="bbh")
+        out.append(f"{q}\nA: {m.group(1).strip()}")
+    return "\n\nQ: ".join(out)
+
+
+def chance(question: str) -> float:
+    """Random-guess accuracy: 1/options where the question lists options, else 0."""
+    tail = question.split("Options:", 1)[1] if "Options:" in question else ""
+    n = len(OPTION_LINE.findall(tail))
+    return 1.0 / n if n else 0.0
+
+
+def load(root: Path, modes: list[str], *, limit: int | None = None, subtasks: list[str] | None = None) -> list[Item]:
+    root = Path(root)
+    files = sorted((root / "bbh").glob("*.json"))
+    if not files:
+        raise FlankitError("no BBH subtask files", file=str(root / "bbh"))
+    items = []
+    for path in files:
+        name = path.stem
+        if subtasks and name not in subtasks:
+            continue
+        prompt_path = root / "cot-prompts" / f"{name}.txt"
+        if not prompt_path.exists():
+            raise FlankitError("BBH prompt file not found", file=str(prompt_path), task=f"bbh/{name}")
+        cot = prompt_text(prompt_path)
+        direct = direct_text(cot) if "direct" in modes else ""
+        data = json.loads(path.read_text(encoding="utf-8"))
+        for i, ex in enumerate(data["examples"][:limit]):
+            if "input" not in ex or "target" not in ex:
+                raise FlankitError("example needs input and target", file=str(path), line=i, task=f"bbh/{name}")
+            for mode in modes:
+                if mode == "cot":
+                    prompt = f"{cot}\n\nQ: {ex['input']}\nA: Let's think step by step."
+                    max_new = 384
+                else:
+                    prompt = f"{direct}\n\nQ: {ex['input']}\nA:"
+                    max_new = 32
+                items.append(Item("bbh", name, f"{name}-{i}", mode, prompt, ex["target"], "bbh",
+                                  max_new_tokens=max_new, stop=("\n\nQ:", "\nQ:"), chance=chance(ex["input"])))
+    return items

@@ -1,0 +1,85 @@
+"""MMLU, 5-shot, the Flan paper's formats.
+
+Direct: "Q: ...\\n(A) .. (B) .. (C) .. (D) ..\\nA: (X)" with the first 5 `dev` rows as exemplars,
+scored by generation and letter extraction, or by the log-likelihood of " (A)".." (D)".
+CoT: the Flan paper's `mmlu-cot.json` prompt of the subject, verbatim, then the question and
+"A: Let's think step by step." Split: `validation` (the paper's; here the pre-release copy with
+1,542 questions, see shared/data/mmlu/SOURCE.md) or `test`. Averages: macro over subjects (the
+paper's) and micro over questions.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from flankit.errors import FlankitError
+from flankit.evals.benchmarks import Item
+
+PROMPT_VERSION = "mmlu-flan-v1"
+LETTERS = "ABCD"
+SPLIT_DIRS = {"validation": ("val_prerelease", "val"), "test": ("test", "test")}
+
+
+def _rows(path: Path, subject: str) -> list[list[str]]:
+    if not path.exists():
+        raise FlankitError("MMLU file not found", file=str(path), task=f"mmlu/{subject}")
+    with open(path, encoding="utf-8", newline="") as f:
+        rows = [r for r in csv.reader(f) if r]
+    for i, r in enumerate(rows, start=1):
+        if len(r) != 6 or r[5] not in LETTERS:
+            raise FlankitError("expected 6 columns: question, A, B, C, D, answer letter", file=str(path), line=i, task=f"mmlu/{subject}")
+    return rows
+
+
+def question_block(row: list[str]) -> str:
+    opts = " ".join(f"({letter}) {text}" for letter, text in zip(LETTERS, row[1:5]))
+    return f"Q: {row[0]}\n{opts}"
+
+
+def subjects(root: Path) -> list[str]:
+    return sorted(p.name[: -len("_dev.csv")] for p in (root / "dev").glob("*_dev.csv"))
+
+
+def direct_prompt(subject: str, shots: list[list[str]], row: list[str]) -> str:
+    header = f"The following are multiple choice questions (with answers) about {subject.replace('_', ' ')}.\n\n"
+    body = "".join(f"{question_block(s)}\nA: ({s[5]})\n\n" for s in shots)
+    return header + body + question_block(row) + "\nA:"
+
+
+def cot_prompt(cot_text: str, row: list[str]) -> str:
+    return cot_text.rstrip() + "\n\n" + question_block(row) + "\nA: Let's think step by step."
+
+
+def load(root: Path, modes: list[str], *, split: str = "validation", limit: int | None = None,
+         subject_filter: list[str] | None = None, scoring: str = "generate") -> list[Item]:
+    root = Path(root)
+    if split not in SPLIT_DIRS:
+        raise FlankitError(f"MMLU split {split!r} is not one of {', '.join(SPLIT_DIRS)}")
+    folder, suffix = SPLIT_DIRS[split]
+    cot = {}
+    if "cot" in modes:
+        cot_path = root / "flan_cot_prompts" / "mmlu-cot.json"
+        if not cot_path.exists():
+            raise FlankitError("MMLU CoT prompts not found", file=str(cot_path))
+        cot = json.loads(cot_path.read_text(encoding="utf-8"))
+    items = []
+    for subject in subjects(root):
+        if subject_filter and subject not in subject_filter:
+            continue
+        shots = _rows(root / "dev" / f"{subject}_dev.csv", subject)[:5]
+        rows = _rows(root / folder / f"{subject}_{suffix}.csv", subject)[:limit]
+        for i, row in enumerate(rows):
+            for mode in modes:
+                if mode == "direct":
+                    prompt = direct_prompt(subject, shots, row)
+                    cont = tuple(f" ({c})" for c in LETTERS) if scoring == "loglikelihood" else ()
+                    items.append(Item("mmlu", subject, f"{subject}-{i}", mode, prompt, row[5], "letter",
+                                      options=tuple(row[1:5]), max_new_tokens=8, stop=("\n\nQ:", "\nQ:"),
+                                      chance=0.25, continuations=cont))
+                else:
+                    prompt = cot_prompt(cot[subject], row)
+                    items.append(Item("mmlu", subject, f"{subject}-{i}", mode, prompt, row[5], "letter",
+                                      options=tuple(row[1:5]), max_new_tokens=256, stop=("\n\nQ:", "\nQ:"), chance=0.25))
+    return items
