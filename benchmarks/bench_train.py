@@ -53,7 +53,10 @@ def bench_flankit(model, tok, ins, tgts, rows_per_step, steps, lengths):
     tokens, t0 = 0, None
     for step in range(steps + 2):
         chunk = rows[(step * rows_per_step) % len(rows) :][:rows_per_step]
-        b = {k: torch.from_numpy(v).long() for k, v in rows_to_arrays(chunk, "encdec", lengths, 0).items()}
+        b = {
+            k: torch.from_numpy(v).long()
+            for k, v in rows_to_arrays(chunk, "encdec", lengths, 0).items()
+        }
         if step == 2:  # two warm-up steps
             t0, tokens = time.perf_counter(), 0
         loss, n = batch_loss(model, b, "encdec")
@@ -71,15 +74,30 @@ def bench_hf(model, tok, ins, tgts, batch, steps, lengths):
 
     enc = tok(ins, max_length=lengths[0], truncation=True)
     lab = tok(text_target=tgts, max_length=lengths[1], truncation=True)
-    ds = Dataset.from_dict({"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"], "labels": lab["input_ids"]})
+    ds = Dataset.from_dict(
+        {
+            "input_ids": enc["input_ids"],
+            "attention_mask": enc["attention_mask"],
+            "labels": lab["input_ids"],
+        }
+    )
     args = Seq2SeqTrainingArguments(
-        output_dir=tempfile.mkdtemp(), per_device_train_batch_size=batch, max_steps=steps + 2,
-        report_to=[], logging_steps=10_000, save_strategy="no", use_cpu=True, dataloader_num_workers=0,
-        disable_tqdm=True, seed=0,
+        output_dir=tempfile.mkdtemp(),
+        per_device_train_batch_size=batch,
+        max_steps=steps + 2,
+        report_to=[],
+        logging_steps=10_000,
+        save_strategy="no",
+        use_cpu=True,
+        dataloader_num_workers=0,
+        disable_tqdm=True,
+        seed=0,
     )
     opt = Adafactor(model.parameters(), lr=1e-3, scale_parameter=False, relative_step=False)
     collator = DataCollatorForSeq2Seq(tok, model=model, label_pad_token_id=-100)
-    trainer = Seq2SeqTrainer(model=model, args=args, train_dataset=ds, data_collator=collator, optimizers=(opt, None))
+    trainer = Seq2SeqTrainer(
+        model=model, args=args, train_dataset=ds, data_collator=collator, optimizers=(opt, None)
+    )
     timing = {}
 
     from transformers import TrainerCallback
@@ -117,11 +135,15 @@ def main() -> None:
     batch = max(1, round(rows_per_step * per_row))  # the same examples per step
     model, _ = build_model(args.shape, tok, dropout=0.0, seed=0)
     hf = bench_hf(model, tok, ins, tgts, batch, args.steps, lengths)
-    print(f"model {args.shape}, lengths {lengths}, {args.steps} timed steps, {per_row:.1f} examples per packed row")
+    print(
+        f"model {args.shape}, lengths {lengths}, {args.steps} timed steps, {per_row:.1f} examples per packed row"
+    )
     print("| trainer | examples/step | target tokens/s |")
     print("|---|---:|---:|")
     print(f"| HF Seq2SeqTrainer + DataCollatorForSeq2Seq (padding) | {batch} | {hf:,.0f} |")
-    print(f"| flankit (packed, segment masks) | {rows_per_step} rows = ~{rows_per_step * per_row:.0f} | {fl:,.0f} |")
+    print(
+        f"| flankit (packed, segment masks) | {rows_per_step} rows = ~{rows_per_step * per_row:.0f} | {fl:,.0f} |"
+    )
     print(f"ratio flankit / HF: {fl / hf:.2f}x")
 
 

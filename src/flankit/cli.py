@@ -124,7 +124,9 @@ def _model_spec(model: str, gguf: str | None, trust_remote_code: bool):
 
     path = Path(model)
     if path.suffix == ".gguf" and not gguf:
-        return ModelSpec(path=str(path.parent), gguf_file=path.name, trust_remote_code=trust_remote_code)
+        return ModelSpec(
+            path=str(path.parent), gguf_file=path.name, trust_remote_code=trust_remote_code
+        )
     return ModelSpec(path=model, gguf_file=gguf, trust_remote_code=trust_remote_code)
 
 
@@ -133,17 +135,26 @@ def _eval(args: argparse.Namespace) -> int:
     from flankit.evals.runner import EvalConfig, build_items, evaluate, finish
 
     cfg = EvalConfig(
-        benchmarks=args.benchmarks.split(","), modes=args.modes.split(","), limit=args.limit,
-        self_consistency=args.self_consistency, sc_temperature=args.temperature, mmlu_split=args.mmlu_split,
-        mmlu_scoring=args.mmlu_scoring, tydiqa_dev=args.tydiqa_dev, data_root=args.data_root,
+        benchmarks=args.benchmarks.split(","),
+        modes=args.modes.split(","),
+        limit=args.limit,
+        self_consistency=args.self_consistency,
+        sc_temperature=args.temperature,
+        mmlu_split=args.mmlu_split,
+        mmlu_scoring=args.mmlu_scoring,
+        tydiqa_dev=args.tydiqa_dev,
+        data_root=args.data_root,
         batch_size=args.batch_size,
         mmlu_subjects=args.mmlu_subjects.split(",") if args.mmlu_subjects else None,
         bbh_subtasks=args.bbh_subtasks.split(",") if args.bbh_subtasks else None,
         mgsm_langs=args.mgsm_langs.split(",") if args.mgsm_langs else None,
     )
     build_items(cfg)  # fail on bad data before loading the model
-    lm = HFLM.load(_model_spec(args.model, args.gguf_file, args.trust_remote_code),
-                   max_input_length=args.max_input_length, batch_size=args.batch_size)
+    lm = HFLM.load(
+        _model_spec(args.model, args.gguf_file, args.trust_remote_code),
+        max_input_length=args.max_input_length,
+        batch_size=args.batch_size,
+    )
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1:
         import torch.distributed as dist
@@ -155,7 +166,9 @@ def _eval(args: argparse.Namespace) -> int:
         if rank != 0:
             return 0
         items, skipped = build_items(cfg)
-        results = finish(items, cfg, __import__("pathlib").Path(args.out), lm.name, skipped, 0.0, lm.truncated)
+        results = finish(
+            items, cfg, __import__("pathlib").Path(args.out), lm.name, skipped, 0.0, lm.truncated
+        )
     else:
         results = evaluate(lm, cfg, args.out, progress=not args.quiet)
     for name, e in results["scores"].items():
@@ -178,7 +191,9 @@ def _generate(args: argparse.Namespace) -> int:
     from flankit.evals.lm import HFLM, GenRequest
 
     lm = HFLM.load(_model_spec(args.model, args.gguf_file, args.trust_remote_code))
-    (text,) = lm.generate([GenRequest(args.prompt, args.max_new_tokens, temperature=args.temperature, seed=args.seed)])
+    (text,) = lm.generate(
+        [GenRequest(args.prompt, args.max_new_tokens, temperature=args.temperature, seed=args.seed)]
+    )
     print(text)
     return 0
 
@@ -238,16 +253,38 @@ def build_parser() -> argparse.ArgumentParser:
     tr.set_defaults(func=_train)
 
     model_args = argparse.ArgumentParser(add_help=False)
-    model_args.add_argument("--model", required=True, help="hub id, local model directory, or a .gguf file")
+    model_args.add_argument(
+        "--model", required=True, help="hub id, local model directory, or a .gguf file"
+    )
     model_args.add_argument("--gguf-file", help="GGUF file name inside --model's directory")
-    model_args.add_argument("--trust-remote-code", action="store_true", help="allow the model's own code (off by default)")
+    model_args.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        help="allow the model's own code (off by default)",
+    )
 
-    ev = verbs.add_parser("eval", parents=[model_args, common], help="evaluate on MMLU, BBH, TyDiQA, MGSM (the paper's protocol)")
-    ev.add_argument("--benchmarks", default="mmlu,bbh,tydiqa,mgsm", help="comma list: mmlu,bbh,tydiqa,mgsm,synthetic")
+    ev = verbs.add_parser(
+        "eval",
+        parents=[model_args, common],
+        help="evaluate on MMLU, BBH, TyDiQA, MGSM (the paper's protocol)",
+    )
+    ev.add_argument(
+        "--benchmarks",
+        default="mmlu,bbh,tydiqa,mgsm",
+        help="comma list: mmlu,bbh,tydiqa,mgsm,synthetic",
+    )
     ev.add_argument("--modes", default="direct,cot", help="direct, cot or both")
     ev.add_argument("--limit", type=int, help="items per subject / subtask / language")
-    ev.add_argument("--self-consistency", type=int, default=0, metavar="K", help="K sampled CoT paths, majority vote")
-    ev.add_argument("--temperature", type=float, default=0.7, help="sampling temperature for self-consistency")
+    ev.add_argument(
+        "--self-consistency",
+        type=int,
+        default=0,
+        metavar="K",
+        help="K sampled CoT paths, majority vote",
+    )
+    ev.add_argument(
+        "--temperature", type=float, default=0.7, help="sampling temperature for self-consistency"
+    )
     ev.add_argument("--mmlu-split", default="validation", choices=["validation", "test"])
     ev.add_argument("--mmlu-scoring", default="generate", choices=["generate", "loglikelihood"])
     ev.add_argument("--mmlu-subjects", help="comma list of MMLU subjects")
@@ -256,7 +293,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--tydiqa-dev", help="TyDiQA-GoldP dev set: SQuAD JSON path, or 'hub'")
     ev.add_argument("--max-input-length", type=int, help="prompt tokens kept (T5 default 2048)")
     ev.add_argument("--batch-size", type=int, default=8)
-    ev.add_argument("--out", required=True, help="output directory (results.json, samples.jsonl, report.md)")
+    ev.add_argument(
+        "--out", required=True, help="output directory (results.json, samples.jsonl, report.md)"
+    )
     ev.add_argument("-q", "--quiet", action="store_true")
     ev.set_defaults(func=_eval)
 

@@ -26,25 +26,50 @@ def eval_report(results: dict) -> str:
     scores = results["scores"]
     norm = results["normalized"]
     lines = [f"# Evaluation of `{results['model']}`", ""]
-    lines.append("| model | norm. avg. | MMLU direct | MMLU CoT | BBH direct | BBH CoT | TyDiQA | MGSM CoT |")
+    lines.append(
+        "| model | norm. avg. | MMLU direct | MMLU CoT | BBH direct | BBH CoT | TyDiQA | MGSM CoT |"
+    )
     lines.append("|---|---:|---:|---:|---:|---:|---:|---:|")
     row = [_fmt(scores[c]["macro"]) if c in scores else "–" for c in COLUMNS]
     avg = norm["average"] if norm["complete"] else None
-    label = _fmt(avg) if avg is not None else (f"({_fmt(norm['partial_average'])}, partial)" if norm["partial_average"] is not None else "–")
+    label = (
+        _fmt(avg)
+        if avg is not None
+        else (
+            f"({_fmt(norm['partial_average'])}, partial)"
+            if norm["partial_average"] is not None
+            else "–"
+        )
+    )
     lines.append(f"| **{results['model']}** (this run) | {label} | " + " | ".join(row) + " |")
     for name, *vals in PAPER_TABLE5:
         lines.append(f"| {name} (paper) | " + " | ".join(_fmt(v) for v in vals) + " |")
-    lines += ["", "Scores are macro averages (57 MMLU subjects, 27 BBH subtasks, 8 TyDiQA and 10 MGSM",
-              "languages, English apart). A run with `--limit` or a subset is not comparable to the paper.", ""]
+    lines += [
+        "",
+        "Scores are macro averages (57 MMLU subjects, 27 BBH subtasks, 8 TyDiQA and 10 MGSM",
+        "languages, English apart). A run with `--limit` or a subset is not comparable to the paper.",
+        "",
+    ]
     if results.get("skipped"):
         lines += ["Not run: " + "; ".join(f"{k} ({v})" for k, v in results["skipped"].items()), ""]
-    lines += ["## Details", "", "| benchmark | n | macro | micro | random | normalized |", "|---|---:|---:|---:|---:|---:|"]
+    lines += [
+        "## Details",
+        "",
+        "| benchmark | n | macro | micro | random | normalized |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     for name, e in scores.items():
         n_norm = norm["parts"].get(name)
-        lines.append(f"| {name} | {e['n']} | {e['macro']:.1f} | {e['micro']:.1f} | {e['random']:.1f} | {_fmt(n_norm)} |")
+        lines.append(
+            f"| {name} | {e['n']} | {e['macro']:.1f} | {e['micro']:.1f} | {e['random']:.1f} | {_fmt(n_norm)} |"
+        )
     for name, e in scores.items():
         lines += ["", f"### {name}", "", "| subtask | accuracy |", "|---|---:|"]
         lines += [f"| {k} | {v:.1f} |" for k, v in e["subtasks"].items()]
-    lines += ["", f"Empty outputs: {results['empty_outputs']}; prompts cut from the left to fit: "
-              f"{results['truncated_prompts']}; time: {results['seconds']} s.", ""]
+    lines += [
+        "",
+        f"Empty outputs: {results['empty_outputs']}; prompts cut from the left to fit: "
+        f"{results['truncated_prompts']}; time: {results['seconds']} s.",
+        "",
+    ]
     return "\n".join(lines)

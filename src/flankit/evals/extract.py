@@ -29,7 +29,9 @@ def extract_after_answer_is(text: str) -> str | None:
     return answer.rstrip(".。 ").strip() or None
 
 
-def extract_letter(text: str, letters: str = "ABCD", options: list[str] | None = None) -> str | None:
+def extract_letter(
+    text: str, letters: str = "ABCD", options: list[str] | None = None
+) -> str | None:
     """An option letter: after "answer is", else the last "(X)", else a bare leading letter, else
     the option whose text the output names."""
     after = extract_after_answer_is(text)
@@ -50,7 +52,11 @@ def extract_letter(text: str, letters: str = "ABCD", options: list[str] | None =
             if target and target == normalize_text(opt):
                 return letter
         # The output names exactly one option's text somewhere.
-        named = [letter for letter, opt in zip(letters, options) if normalize_text(opt) and f" {normalize_text(opt)} " in f" {target} "]
+        named = [
+            letter
+            for letter, opt in zip(letters, options)
+            if normalize_text(opt) and f" {normalize_text(opt)} " in f" {target} "
+        ]
         if len(named) == 1:
             return named[0]
     return None
@@ -128,7 +134,11 @@ def extract_number(text: str, lang: str = "en") -> str | None:
 def squad_normalize(text: str) -> str:
     """SQuAD-style: lower case, drop punctuation (Unicode too) and English articles, squash spaces."""
     text = text.lower()
-    text = "".join(ch for ch in text if ch not in string.punctuation and not unicodedata.category(ch).startswith("P"))
+    text = "".join(
+        ch
+        for ch in text
+        if ch not in string.punctuation and not unicodedata.category(ch).startswith("P")
+    )
     text = re.sub(r"\b(a|an|the)\b", " ", text)
     return " ".join(text.split())
 

@@ -46,14 +46,26 @@ def cut_at_stop(text: str, stops: tuple[str, ...]) -> str:
 class HFLM:
     """A transformers model behind the `LM` interface."""
 
-    def __init__(self, model, tokenizer, *, name: str = "model", max_input_length: int | None = None,
-                 batch_size: int = 8, device: str | None = None) -> None:
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        *,
+        name: str = "model",
+        max_input_length: int | None = None,
+        batch_size: int = 8,
+        device: str | None = None,
+    ) -> None:
         self.model, self.tok, self.name = model.eval(), tokenizer, name
         self.family = family_of(model)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model.to(self.device)
         if max_input_length is None:
-            max_input_length = 2048 if self.family == "encdec" else getattr(model.config, "max_position_embeddings", 2048)
+            max_input_length = (
+                2048
+                if self.family == "encdec"
+                else getattr(model.config, "max_position_embeddings", 2048)
+            )
         self.max_input_length = max_input_length
         self.batch_size = batch_size
         self.truncated = 0
@@ -62,9 +74,13 @@ class HFLM:
 
     @classmethod
     def load(cls, spec: ModelSpec, **kw) -> HFLM:
-        dtype = torch.bfloat16 if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else None
+        dtype = (
+            torch.bfloat16 if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else None
+        )
         model, tok, _ = load_pretrained(spec, dtype=dtype)
-        return cls(model, tok, name=spec.path + (f"/{spec.gguf_file}" if spec.gguf_file else ""), **kw)
+        return cls(
+            model, tok, name=spec.path + (f"/{spec.gguf_file}" if spec.gguf_file else ""), **kw
+        )
 
     def _encode(self, text: str, limit: int) -> list[int]:
         ids = self.tok(text, add_special_tokens=self.family == "encdec")["input_ids"]
@@ -87,7 +103,11 @@ class HFLM:
             if self.family == "encdec":
                 enc = self._pad([ctx[i] for i in idx], left=False)
                 labels = self._pad([cont[i] for i in idx], left=False, value=-100)
-                logits = self.model(input_ids=enc["ids"], attention_mask=enc["mask"], labels=labels["ids"].clamp(min=0)).logits
+                logits = self.model(
+                    input_ids=enc["ids"],
+                    attention_mask=enc["mask"],
+                    labels=labels["ids"].clamp(min=0),
+                ).logits
                 logp = torch.log_softmax(logits.float(), -1)
                 tgt = labels["ids"]
                 picked = logp.gather(-1, tgt.clamp(min=0).unsqueeze(-1)).squeeze(-1) * (tgt != -100)
@@ -96,7 +116,9 @@ class HFLM:
             else:
                 seqs = [(ctx[i] + cont[i])[-self.max_input_length :] for i in idx]
                 batch = self._pad(seqs, left=False)
-                logits = self.model(input_ids=batch["ids"], attention_mask=batch["mask"], use_cache=False).logits
+                logits = self.model(
+                    input_ids=batch["ids"], attention_mask=batch["mask"], use_cache=False
+                ).logits
                 logp = torch.log_softmax(logits[:, :-1].float(), -1)
                 nxt = batch["ids"][:, 1:]
                 tok_lp = logp.gather(-1, nxt.unsqueeze(-1)).squeeze(-1)
@@ -105,7 +127,9 @@ class HFLM:
                     out[i] = tok_lp[j, n_seq - 1 - n_cont : n_seq - 1].sum().item()
         return out
 
-    def _pad(self, seqs: list[list[int]], *, left: bool, value: int | None = None) -> dict[str, torch.Tensor]:
+    def _pad(
+        self, seqs: list[list[int]], *, left: bool, value: int | None = None
+    ) -> dict[str, torch.Tensor]:
         pad = self.tok.pad_token_id if value is None else value
         width = max(len(s) for s in seqs)
         ids = torch.full((len(seqs), width), pad, dtype=torch.long)
@@ -126,14 +150,18 @@ class HFLM:
         for idx in self._batches(len(requests), [len(i) for i in ids]):
             first = requests[idx[0]]
             batch = self._pad([ids[i] for i in idx], left=self.family == "decoder")
-            kwargs = {"max_new_tokens": max(requests[i].max_new_tokens for i in idx),
-                      "pad_token_id": self.tok.pad_token_id}
+            kwargs = {
+                "max_new_tokens": max(requests[i].max_new_tokens for i in idx),
+                "pad_token_id": self.tok.pad_token_id,
+            }
             if first.temperature > 0:
                 torch.manual_seed(first.seed)
                 kwargs.update(do_sample=True, temperature=first.temperature, top_k=0)
             else:
                 kwargs.update(do_sample=False)
-            gen = self.model.generate(input_ids=batch["ids"], attention_mask=batch["mask"], **kwargs)
+            gen = self.model.generate(
+                input_ids=batch["ids"], attention_mask=batch["mask"], **kwargs
+            )
             if self.family == "decoder":
                 gen = gen[:, batch["ids"].shape[1] :]
             for j, i in enumerate(idx):

@@ -10,7 +10,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-SIX = (("mmlu", "direct"), ("mmlu", "cot"), ("bbh", "direct"), ("bbh", "cot"), ("tydiqa", "direct"), ("mgsm", "cot"))
+SIX = (
+    ("mmlu", "direct"),
+    ("mmlu", "cot"),
+    ("bbh", "direct"),
+    ("bbh", "cot"),
+    ("tydiqa", "direct"),
+    ("mgsm", "cot"),
+)
 EXCLUDED_FROM_MACRO = {"tydiqa": {"english"}, "mgsm": {"en"}}
 
 
@@ -21,19 +28,26 @@ def aggregate(samples: list[dict]) -> dict:
         groups[(s["benchmark"], s["mode"])][s["subtask"]].append(s)
     out = {}
     for (bench, mode), subs in sorted(groups.items()):
-        per = {name: 100.0 * sum(x["correct"] for x in xs) / len(xs) for name, xs in sorted(subs.items())}
+        per = {
+            name: 100.0 * sum(x["correct"] for x in xs) / len(xs)
+            for name, xs in sorted(subs.items())
+        }
         chance = {name: 100.0 * sum(x["chance"] for x in xs) / len(xs) for name, xs in subs.items()}
         skip = EXCLUDED_FROM_MACRO.get(bench, set())
         macro_names = [n for n in per if n not in skip] or list(per)
         entry = {
             "macro": sum(per[n] for n in macro_names) / len(macro_names),
-            "micro": 100.0 * sum(x["correct"] for n in macro_names for x in subs[n]) / sum(len(subs[n]) for n in macro_names),
+            "micro": 100.0
+            * sum(x["correct"] for n in macro_names for x in subs[n])
+            / sum(len(subs[n]) for n in macro_names),
             "random": sum(chance[n] for n in macro_names) / len(macro_names),
             "subtasks": per,
             "n": sum(len(xs) for xs in subs.values()),
         }
         if bench == "tydiqa":
-            entry["f1_macro"] = sum(100.0 * sum(x.get("f1", 0.0) for x in subs[n]) / len(subs[n]) for n in macro_names) / len(macro_names)
+            entry["f1_macro"] = sum(
+                100.0 * sum(x.get("f1", 0.0) for x in subs[n]) / len(subs[n]) for n in macro_names
+            ) / len(macro_names)
         for n in skip & set(per):
             entry[f"{n}_separately"] = per[n]
         out[f"{bench}/{mode}"] = entry
@@ -51,5 +65,9 @@ def normalized_average(scores: dict) -> dict:
         entry = scores.get(f"{bench}/{mode}")
         parts[f"{bench}/{mode}"] = normalized(entry["macro"], entry["random"]) if entry else None
     have = [v for v in parts.values() if v is not None]
-    return {"parts": parts, "average": sum(have) / len(have) if len(have) == len(SIX) else None,
-            "partial_average": sum(have) / len(have) if have else None, "complete": len(have) == len(SIX)}
+    return {
+        "parts": parts,
+        "average": sum(have) / len(have) if len(have) == len(SIX) else None,
+        "partial_average": sum(have) / len(have) if have else None,
+        "complete": len(have) == len(SIX),
+    }

@@ -53,8 +53,14 @@ def build_items(cfg: EvalConfig) -> tuple[list[Item], dict[str, str]]:
     for bench in cfg.benchmarks:
         modes = list(cfg.modes)
         if bench == "mmlu":
-            items += mmlu.load(root / "mmlu", modes, split=cfg.mmlu_split, limit=cfg.limit,
-                               subject_filter=cfg.mmlu_subjects, scoring=cfg.mmlu_scoring)
+            items += mmlu.load(
+                root / "mmlu",
+                modes,
+                split=cfg.mmlu_split,
+                limit=cfg.limit,
+                subject_filter=cfg.mmlu_subjects,
+                scoring=cfg.mmlu_scoring,
+            )
         elif bench == "bbh":
             items += bbh.load(root / "bbh", modes, limit=cfg.limit, subtasks=cfg.bbh_subtasks)
         elif bench == "mgsm":
@@ -69,11 +75,15 @@ def build_items(cfg: EvalConfig) -> tuple[list[Item], dict[str, str]]:
             if cfg.tydiqa_dev is None:
                 skipped["tydiqa"] = "no GoldP dev set given (--tydiqa-dev PATH or hub)"
                 continue
-            items += tydiqa.load(cfg.tydiqa_dev, root / "tydiqa" / "tydiqa-one-shot.json", limit=cfg.limit)
+            items += tydiqa.load(
+                cfg.tydiqa_dev, root / "tydiqa" / "tydiqa-one-shot.json", limit=cfg.limit
+            )
         elif bench == "synthetic":
             items += synthetic.load(modes, limit=cfg.synthetic_limit)
         else:
-            raise FlankitError(f"unknown benchmark {bench!r}; choose from mmlu, bbh, tydiqa, mgsm, synthetic")
+            raise FlankitError(
+                f"unknown benchmark {bench!r}; choose from mmlu, bbh, tydiqa, mgsm, synthetic"
+            )
     return items, skipped
 
 
@@ -83,7 +93,11 @@ def score(item: Item, output: str) -> tuple[str | None, bool, float]:
         pred = extract.extract_letter(output, "ABCD", list(item.options))
         return pred, pred == item.gold, 0.0
     if item.scorer == "bbh":
-        pred = extract.bbh_answer(output) if item.mode == "cot" else output.strip().split("\n")[0].strip()
+        pred = (
+            extract.bbh_answer(output)
+            if item.mode == "cot"
+            else output.strip().split("\n")[0].strip()
+        )
         return pred, extract.bbh_match(pred, str(item.gold)), 0.0
     if item.scorer == "number":
         pred = extract.extract_number(output, item.lang)
@@ -98,7 +112,12 @@ def score(item: Item, output: str) -> tuple[str | None, bool, float]:
                 pred = output.rsplit("Answer:", 1)[1].strip().split("\n")[0]
         else:
             pred = output.strip().split("\n")[0]
-        return pred, pred is not None and extract.normalize_text(pred) == extract.normalize_text(str(item.gold)), 0.0
+        return (
+            pred,
+            pred is not None
+            and extract.normalize_text(pred) == extract.normalize_text(str(item.gold)),
+            0.0,
+        )
     raise FlankitError(f"unknown scorer {item.scorer!r}")
 
 
@@ -119,7 +138,9 @@ class Cache:
         self._f = open(path, "a", encoding="utf-8")
 
     def key(self, *parts) -> str:
-        return hashlib.sha256(json.dumps([self.model, *parts], ensure_ascii=False).encode()).hexdigest()
+        return hashlib.sha256(
+            json.dumps([self.model, *parts], ensure_ascii=False).encode()
+        ).hexdigest()
 
     def put(self, key: str, value) -> None:
         self.done[key] = value
@@ -133,7 +154,9 @@ class Cache:
         self._f.close()
 
 
-def _run_generation(lm: LM, cache: Cache, jobs: list[tuple[str, GenRequest]], bar, chunk: int = 32) -> None:
+def _run_generation(
+    lm: LM, cache: Cache, jobs: list[tuple[str, GenRequest]], bar, chunk: int = 32
+) -> None:
     todo = [(k, r) for k, r in jobs if k not in cache.done]
     bar.update(len(jobs) - len(todo))
     for s in range(0, len(todo), chunk):
@@ -145,7 +168,14 @@ def _run_generation(lm: LM, cache: Cache, jobs: list[tuple[str, GenRequest]], ba
         bar.update(len(part))
 
 
-def evaluate(lm: LM, cfg: EvalConfig, out: str | Path, *, progress: bool = True, shard: tuple[int, int] = (0, 1)) -> dict:
+def evaluate(
+    lm: LM,
+    cfg: EvalConfig,
+    out: str | Path,
+    *,
+    progress: bool = True,
+    shard: tuple[int, int] = (0, 1),
+) -> dict:
     """Evaluate `lm` on the configured benchmarks; write results into `out`; return the results."""
     from tqdm import tqdm
 
@@ -153,7 +183,9 @@ def evaluate(lm: LM, cfg: EvalConfig, out: str | Path, *, progress: bool = True,
     out.mkdir(parents=True, exist_ok=True)
     items, skipped = build_items(cfg)
     if not items:
-        raise FlankitError("nothing to evaluate: " + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
+        raise FlankitError(
+            "nothing to evaluate: " + "; ".join(f"{k}: {v}" for k, v in skipped.items())
+        )
     t0 = time.perf_counter()
     rank, world = shard
     cache = Cache(out / (f"cache-rank{rank}.jsonl" if world > 1 else "cache.jsonl"), lm.name)
@@ -165,12 +197,32 @@ def evaluate(lm: LM, cfg: EvalConfig, out: str | Path, *, progress: bool = True,
                 ll_jobs.append((cache.key("ll", it.prompt, c), (it.prompt, c)))
             continue
         req = GenRequest(it.prompt, it.max_new_tokens, it.stop)
-        gen_jobs.append((cache.key("gen", it.prompt, it.max_new_tokens, list(it.stop), 0.0, 0), req))
+        gen_jobs.append(
+            (cache.key("gen", it.prompt, it.max_new_tokens, list(it.stop), 0.0, 0), req)
+        )
         if k and it.mode == "cot":
             for seed in range(k):
                 sreq = GenRequest(it.prompt, it.max_new_tokens, it.stop, cfg.sc_temperature, seed)
-                gen_jobs.append((cache.key("gen", it.prompt, it.max_new_tokens, list(it.stop), cfg.sc_temperature, seed), sreq))
-    bar = tqdm(total=len(gen_jobs) + len(ll_jobs), unit="req", desc=f"eval {lm.name}", disable=not progress, dynamic_ncols=True)
+                gen_jobs.append(
+                    (
+                        cache.key(
+                            "gen",
+                            it.prompt,
+                            it.max_new_tokens,
+                            list(it.stop),
+                            cfg.sc_temperature,
+                            seed,
+                        ),
+                        sreq,
+                    )
+                )
+    bar = tqdm(
+        total=len(gen_jobs) + len(ll_jobs),
+        unit="req",
+        desc=f"eval {lm.name}",
+        disable=not progress,
+        dynamic_ncols=True,
+    )
     # Sampled requests are batched by seed, so each batch shares one generator state.
     by_seed: dict[tuple, list] = {}
     for key, req in gen_jobs:
@@ -189,7 +241,9 @@ def evaluate(lm: LM, cfg: EvalConfig, out: str | Path, *, progress: bool = True,
     cache.close()
     if world > 1:
         return {"shard": rank, "requests": len(gen_jobs) + len(ll_jobs)}
-    return finish(items, cfg, out, lm.name, skipped, time.perf_counter() - t0, getattr(lm, "truncated", 0))
+    return finish(
+        items, cfg, out, lm.name, skipped, time.perf_counter() - t0, getattr(lm, "truncated", 0)
+    )
 
 
 def merge_caches(out: Path) -> dict:
@@ -206,7 +260,15 @@ def merge_caches(out: Path) -> dict:
     return done
 
 
-def finish(items: list[Item], cfg: EvalConfig, out: Path, model: str, skipped: dict, seconds: float, truncated: int) -> dict:
+def finish(
+    items: list[Item],
+    cfg: EvalConfig,
+    out: Path,
+    model: str,
+    skipped: dict,
+    seconds: float,
+    truncated: int,
+) -> dict:
     """Score every item from the cached outputs and write results, samples and the report."""
     done = merge_caches(out)
     keyer = Cache.__new__(Cache)
@@ -217,23 +279,55 @@ def finish(items: list[Item], cfg: EvalConfig, out: Path, model: str, skipped: d
         if it.continuations:
             lls = [done[keyer.key("ll", it.prompt, c)] for c in it.continuations]
             best = max(range(len(lls)), key=lambda i: lls[i])
-            output, pred, correct, f1 = it.continuations[best].strip(), "ABCD"[best], "ABCD"[best] == it.gold, 0.0
+            output, pred, correct, f1 = (
+                it.continuations[best].strip(),
+                "ABCD"[best],
+                "ABCD"[best] == it.gold,
+                0.0,
+            )
         else:
             output = done[keyer.key("gen", it.prompt, it.max_new_tokens, list(it.stop), 0.0, 0)]
             pred, correct, f1 = score(it, output)
             if cfg.self_consistency and it.mode == "cot":
                 votes = []
                 for seed in range(cfg.self_consistency):
-                    o = done[keyer.key("gen", it.prompt, it.max_new_tokens, list(it.stop), cfg.sc_temperature, seed)]
+                    o = done[
+                        keyer.key(
+                            "gen",
+                            it.prompt,
+                            it.max_new_tokens,
+                            list(it.stop),
+                            cfg.sc_temperature,
+                            seed,
+                        )
+                    ]
                     votes.append(score(it, o)[0])
                 voted = extract.majority_vote(votes)
-                sc_correct = voted is not None and score(it, f"The answer is {voted}.")[1] if it.scorer != "squad" else False
-                samples_extra = {"sc_votes": votes, "sc_answer": voted, "sc_correct": bool(sc_correct)}
+                sc_correct = (
+                    voted is not None and score(it, f"The answer is {voted}.")[1]
+                    if it.scorer != "squad"
+                    else False
+                )
+                samples_extra = {
+                    "sc_votes": votes,
+                    "sc_answer": voted,
+                    "sc_correct": bool(sc_correct),
+                }
             else:
                 samples_extra = {}
         empty += not str(output).strip()
-        row = {"benchmark": it.benchmark, "subtask": it.subtask, "id": it.id, "mode": it.mode, "prompt": it.prompt,
-               "output": output, "extracted": pred, "gold": it.gold, "correct": bool(correct), "chance": it.chance}
+        row = {
+            "benchmark": it.benchmark,
+            "subtask": it.subtask,
+            "id": it.id,
+            "mode": it.mode,
+            "prompt": it.prompt,
+            "output": output,
+            "extracted": pred,
+            "gold": it.gold,
+            "correct": bool(correct),
+            "chance": it.chance,
+        }
         if it.scorer == "squad":
             row["f1"] = f1
         if not it.continuations:
@@ -241,7 +335,11 @@ def finish(items: list[Item], cfg: EvalConfig, out: Path, model: str, skipped: d
         samples.append(row)
     scores = aggregate(samples)
     if cfg.self_consistency:
-        sc_samples = [{**s, "correct": s["sc_correct"], "mode": s["mode"] + "+sc"} for s in samples if "sc_correct" in s]
+        sc_samples = [
+            {**s, "correct": s["sc_correct"], "mode": s["mode"] + "+sc"}
+            for s in samples
+            if "sc_correct" in s
+        ]
         scores.update(aggregate(sc_samples))
     results = {
         "model": model,
@@ -268,7 +366,9 @@ def finish(items: list[Item], cfg: EvalConfig, out: Path, model: str, skipped: d
 def _prompt_versions() -> dict:
     from flankit.evals.benchmarks import bbh, mgsm, mmlu, synthetic, tydiqa
 
-    return {m.__name__.rsplit(".", 1)[1]: m.PROMPT_VERSION for m in (mmlu, bbh, tydiqa, mgsm, synthetic)}
+    return {
+        m.__name__.rsplit(".", 1)[1]: m.PROMPT_VERSION for m in (mmlu, bbh, tydiqa, mgsm, synthetic)
+    }
 
 
 def _versions() -> dict:
@@ -277,5 +377,9 @@ def _versions() -> dict:
 
     from flankit import __version__
 
-    return {"flankit": __version__, "torch": torch.__version__, "transformers": transformers.__version__,
-            "python": platform.python_version()}
+    return {
+        "flankit": __version__,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "python": platform.python_version(),
+    }

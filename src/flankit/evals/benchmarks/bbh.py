@@ -23,7 +23,12 @@ def prompt_text(path: Path) -> str:
     """The prompt file without its canary line and separator."""
     text = path.read_text(encoding="utf-8")
     lines = text.split("\n")
-    if lines and lines[0].startswith("BENCHMARK DATA") and len(lines) > 1 and lines[1].strip() == "-----":
+    if (
+        lines
+        and lines[0].startswith("BENCHMARK DATA")
+        and len(lines) > 1
+        and lines[1].strip() == "-----"
+    ):
         lines = lines[2:]
     return "\n".join(lines).strip()
 
@@ -48,7 +53,9 @@ def chance(question: str) -> float:
     return 1.0 / n if n else 0.0
 
 
-def load(root: Path, modes: list[str], *, limit: int | None = None, subtasks: list[str] | None = None) -> list[Item]:
+def load(
+    root: Path, modes: list[str], *, limit: int | None = None, subtasks: list[str] | None = None
+) -> list[Item]:
     root = Path(root)
     files = sorted((root / "bbh").glob("*.json"))
     if not files:
@@ -60,13 +67,17 @@ def load(root: Path, modes: list[str], *, limit: int | None = None, subtasks: li
             continue
         prompt_path = root / "cot-prompts" / f"{name}.txt"
         if not prompt_path.exists():
-            raise FlankitError("BBH prompt file not found", file=str(prompt_path), task=f"bbh/{name}")
+            raise FlankitError(
+                "BBH prompt file not found", file=str(prompt_path), task=f"bbh/{name}"
+            )
         cot = prompt_text(prompt_path)
         direct = direct_text(cot) if "direct" in modes else ""
         data = json.loads(path.read_text(encoding="utf-8"))
         for i, ex in enumerate(data["examples"][:limit]):
             if "input" not in ex or "target" not in ex:
-                raise FlankitError("example needs input and target", file=str(path), line=i, task=f"bbh/{name}")
+                raise FlankitError(
+                    "example needs input and target", file=str(path), line=i, task=f"bbh/{name}"
+                )
             for mode in modes:
                 if mode == "cot":
                     prompt = f"{cot}\n\nQ: {ex['input']}\nA: Let's think step by step."
@@ -74,6 +85,18 @@ def load(root: Path, modes: list[str], *, limit: int | None = None, subtasks: li
                 else:
                     prompt = f"{direct}\n\nQ: {ex['input']}\nA:"
                     max_new = 32
-                items.append(Item("bbh", name, f"{name}-{i}", mode, prompt, ex["target"], "bbh",
-                                  max_new_tokens=max_new, stop=("\n\nQ:", "\nQ:"), chance=chance(ex["input"])))
+                items.append(
+                    Item(
+                        "bbh",
+                        name,
+                        f"{name}-{i}",
+                        mode,
+                        prompt,
+                        ex["target"],
+                        "bbh",
+                        max_new_tokens=max_new,
+                        stop=("\n\nQ:", "\nQ:"),
+                        chance=chance(ex["input"]),
+                    )
+                )
     return items

@@ -31,7 +31,9 @@ def prefixes(exemplar: dict) -> tuple[str, str]:
     return exemplar["q"][: q.end()], exemplar["a"][: a.end()].rstrip()
 
 
-def load(root: Path, modes: list[str], *, limit: int | None = None, langs: list[str] | None = None) -> list[Item]:
+def load(
+    root: Path, modes: list[str], *, limit: int | None = None, langs: list[str] | None = None
+) -> list[Item]:
     root = Path(root)
     ex_path = root / "exemplars.json"
     if not ex_path.exists():
@@ -49,10 +51,27 @@ def load(root: Path, modes: list[str], *, limit: int | None = None, langs: list[
         for i, line in enumerate(lines[:limit]):
             cols = line.split("\t")
             if len(cols) != 2:
-                raise FlankitError(f"expected question<TAB>answer, got {len(cols)} columns", file=str(path), line=i + 1, task=f"mgsm/{lang}")
+                raise FlankitError(
+                    f"expected question<TAB>answer, got {len(cols)} columns",
+                    file=str(path),
+                    line=i + 1,
+                    task=f"mgsm/{lang}",
+                )
             gold = _clean_number(cols[1])
             prompt = f"{head}{q_prefix}{cols[0]}\n{a_prefix}"
             stop_word = q_prefix.rstrip(": ：")
-            items.append(Item("mgsm", lang, f"{lang}-{i}", "cot", prompt, gold, "number", lang=lang,
-                              max_new_tokens=256, stop=(f"\n\n{stop_word}", f"\n{stop_word}")))
+            items.append(
+                Item(
+                    "mgsm",
+                    lang,
+                    f"{lang}-{i}",
+                    "cot",
+                    prompt,
+                    gold,
+                    "number",
+                    lang=lang,
+                    max_new_tokens=256,
+                    stop=(f"\n\n{stop_word}", f"\n{stop_word}"),
+                )
+            )
     return items

@@ -29,7 +29,12 @@ def _rows(path: Path, subject: str) -> list[list[str]]:
         rows = [r for r in csv.reader(f) if r]
     for i, r in enumerate(rows, start=1):
         if len(r) != 6 or r[5] not in LETTERS:
-            raise FlankitError("expected 6 columns: question, A, B, C, D, answer letter", file=str(path), line=i, task=f"mmlu/{subject}")
+            raise FlankitError(
+                "expected 6 columns: question, A, B, C, D, answer letter",
+                file=str(path),
+                line=i,
+                task=f"mmlu/{subject}",
+            )
     return rows
 
 
@@ -52,8 +57,15 @@ def cot_prompt(cot_text: str, row: list[str]) -> str:
     return cot_text.rstrip() + "\n\n" + question_block(row) + "\nA: Let's think step by step."
 
 
-def load(root: Path, modes: list[str], *, split: str = "validation", limit: int | None = None,
-         subject_filter: list[str] | None = None, scoring: str = "generate") -> list[Item]:
+def load(
+    root: Path,
+    modes: list[str],
+    *,
+    split: str = "validation",
+    limit: int | None = None,
+    subject_filter: list[str] | None = None,
+    scoring: str = "generate",
+) -> list[Item]:
     root = Path(root)
     if split not in SPLIT_DIRS:
         raise FlankitError(f"MMLU split {split!r} is not one of {', '.join(SPLIT_DIRS)}")
@@ -75,11 +87,37 @@ def load(root: Path, modes: list[str], *, split: str = "validation", limit: int 
                 if mode == "direct":
                     prompt = direct_prompt(subject, shots, row)
                     cont = tuple(f" ({c})" for c in LETTERS) if scoring == "loglikelihood" else ()
-                    items.append(Item("mmlu", subject, f"{subject}-{i}", mode, prompt, row[5], "letter",
-                                      options=tuple(row[1:5]), max_new_tokens=8, stop=("\n\nQ:", "\nQ:"),
-                                      chance=0.25, continuations=cont))
+                    items.append(
+                        Item(
+                            "mmlu",
+                            subject,
+                            f"{subject}-{i}",
+                            mode,
+                            prompt,
+                            row[5],
+                            "letter",
+                            options=tuple(row[1:5]),
+                            max_new_tokens=8,
+                            stop=("\n\nQ:", "\nQ:"),
+                            chance=0.25,
+                            continuations=cont,
+                        )
+                    )
                 else:
                     prompt = cot_prompt(cot[subject], row)
-                    items.append(Item("mmlu", subject, f"{subject}-{i}", mode, prompt, row[5], "letter",
-                                      options=tuple(row[1:5]), max_new_tokens=256, stop=("\n\nQ:", "\nQ:"), chance=0.25))
+                    items.append(
+                        Item(
+                            "mmlu",
+                            subject,
+                            f"{subject}-{i}",
+                            mode,
+                            prompt,
+                            row[5],
+                            "letter",
+                            options=tuple(row[1:5]),
+                            max_new_tokens=256,
+                            stop=("\n\nQ:", "\nQ:"),
+                            chance=0.25,
+                        )
+                    )
     return items

@@ -11,8 +11,14 @@ from flankit.evals.benchmarks import Item
 PROMPT_VERSION = "synthetic-v1"
 
 
-def load(modes: list[str], *, limit: int | None = 20, shots: tuple[str, ...] = ("zs", "fs"),
-         families: list[str] | None = None, seed: int = 0) -> list[Item]:
+def load(
+    modes: list[str],
+    *,
+    limit: int | None = 20,
+    shots: tuple[str, ...] = ("zs", "fs"),
+    families: list[str] | None = None,
+    seed: int = 0,
+) -> list[Item]:
     items = []
     for fam in families or [f.name for f in synthetic.FAMILIES]:
         split = "held_out" if synthetic.FAMILY_BY_NAME[fam].held_out else "held_in"
@@ -23,7 +29,23 @@ def load(modes: list[str], *, limit: int | None = 20, shots: tuple[str, ...] = (
                 for mode in modes:
                     if mode == "cot" and not task.supports_cot:
                         continue
-                    r = render_example(task, i, Variant(f"{shot}noopt", cot=mode == "cot"), seed=seed + 99, max_shots=3)
-                    items.append(Item("synthetic", f"{split}/{fam}/{shot}", f"{fam}-{shot}-{i}", mode, r.inputs, answer,
-                                      "synthetic", max_new_tokens=96 if mode == "cot" else 24))
+                    r = render_example(
+                        task,
+                        i,
+                        Variant(f"{shot}noopt", cot=mode == "cot"),
+                        seed=seed + 99,
+                        max_shots=3,
+                    )
+                    items.append(
+                        Item(
+                            "synthetic",
+                            f"{split}/{fam}/{shot}",
+                            f"{fam}-{shot}-{i}",
+                            mode,
+                            r.inputs,
+                            answer,
+                            "synthetic",
+                            max_new_tokens=96 if mode == "cot" else 24,
+                        )
+                    )
     return items

@@ -29,22 +29,40 @@ def squad_rows(data: dict) -> list[dict]:
     for article in data.get("data", []):
         for para in article.get("paragraphs", []):
             for qa in para.get("qas", []):
-                rows.append({"id": qa["id"], "context": para["context"], "question": qa["question"],
-                             "answers": [a["text"] for a in qa.get("answers", [])]})
+                rows.append(
+                    {
+                        "id": qa["id"],
+                        "context": para["context"],
+                        "question": qa["question"],
+                        "answers": [a["text"] for a in qa.get("answers", [])],
+                    }
+                )
     return rows
 
 
 def hub_rows() -> list[dict]:
     import datasets
 
-    ds = datasets.load_dataset("google-research-datasets/tydiqa", "secondary_task", split="validation")
-    return [{"id": r["id"], "context": r["context"], "question": r["question"], "answers": r["answers"]["text"]} for r in ds]
+    ds = datasets.load_dataset(
+        "google-research-datasets/tydiqa", "secondary_task", split="validation"
+    )
+    return [
+        {
+            "id": r["id"],
+            "context": r["context"],
+            "question": r["question"],
+            "answers": r["answers"]["text"],
+        }
+        for r in ds
+    ]
 
 
 def load(dev: str | Path | None, oneshot: Path, *, limit: int | None = None) -> list[Item]:
     """Items from a SQuAD-format dev file (or the hub when `dev` is "hub")."""
     if dev is None:
-        raise FlankitError("TyDiQA needs the GoldP dev set: --tydiqa-dev PATH (SQuAD JSON) or --tydiqa-dev hub")
+        raise FlankitError(
+            "TyDiQA needs the GoldP dev set: --tydiqa-dev PATH (SQuAD JSON) or --tydiqa-dev hub"
+        )
     if str(dev) == "hub":
         rows = hub_rows()
     else:
@@ -61,10 +79,30 @@ def load(dev: str | Path | None, oneshot: Path, *, limit: int | None = None) -> 
         shot = (shots.get(lang) or [None])[0]
         for r in by_lang.get(lang, [])[:limit]:
             if not r["answers"] or not any(a.strip() for a in r["answers"]):
-                raise FlankitError("question has no gold answer (an answer-blanked XTREME copy?)", task=f"tydiqa/{lang}", field=r["id"])
+                raise FlankitError(
+                    "question has no gold answer (an answer-blanked XTREME copy?)",
+                    task=f"tydiqa/{lang}",
+                    field=r["id"],
+                )
             prefix = ""
             if shot and shot["id"] != r["id"]:
-                prefix = _block(shot["context"], shot["question"]) + " " + shot["answers"][0]["text"] + "\n\n"
-            items.append(Item("tydiqa", lang, r["id"], "direct", prefix + _block(r["context"], r["question"]),
-                              tuple(r["answers"]), "squad", max_new_tokens=32, stop=("\n",)))
+                prefix = (
+                    _block(shot["context"], shot["question"])
+                    + " "
+                    + shot["answers"][0]["text"]
+                    + "\n\n"
+                )
+            items.append(
+                Item(
+                    "tydiqa",
+                    lang,
+                    r["id"],
+                    "direct",
+                    prefix + _block(r["context"], r["question"]),
+                    tuple(r["answers"]),
+                    "squad",
+                    max_new_tokens=32,
+                    stop=("\n",),
+                )
+            )
     return items
