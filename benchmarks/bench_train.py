@@ -45,8 +45,9 @@ def texts(n: int):
 def bench_flankit(model, tok, ins, tgts, rows_per_step, steps, lengths):
     feats = FeatureConfig(input_length=lengths[0], target_length=lengths[1])
     rows = pack_texts(ins, tgts, tok, feats)
-    from flankit.data.features import rows_to_arrays
     from transformers.optimization import Adafactor
+
+    from flankit.data.features import rows_to_arrays
 
     opt = Adafactor(model.parameters(), lr=1e-3, scale_parameter=False, relative_step=False)
     model.train()

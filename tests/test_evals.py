@@ -1,5 +1,4 @@
 import json
-from pathlib import Path
 
 import pytest
 
@@ -9,7 +8,6 @@ from flankit.evals.benchmarks import bbh, mgsm, mmlu, tydiqa
 from flankit.evals.lm import GenRequest, cut_at_stop
 from flankit.evals.metrics import normalized, normalized_average
 from flankit.evals.runner import EvalConfig, evaluate, score
-
 
 # ------------------------------------------------------------------ golden prompts
 
@@ -406,8 +404,9 @@ def test_end_to_end_tiny_random_models(tmp_path, shared, tiny_models, shape):
 
 
 def test_loglikelihood_scoring_for_mmlu(tmp_path, shared, tiny_models):
-    from flankit.evals.lm import HFLM
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    from flankit.evals.lm import HFLM
 
     path = tiny_models["t5-tiny"]
     lm = HFLM(
