@@ -198,6 +198,14 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _quickstart(args: argparse.Namespace) -> int:
+    from flankit.quickstart import run
+
+    run(args.out, steps=args.steps, data=args.data, model=args.model, shape=args.shape, seed=args.seed,
+        eval_limit=args.eval_limit, progress=not args.quiet)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="flankit",
@@ -205,6 +213,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     verbs = parser.add_subparsers(dest="verb")
+
+    qs = verbs.add_parser("quickstart", help="the whole system in one command: data, training, evaluation, report")
+    qs.add_argument("--out", default="out/quickstart", help="output directory (default out/quickstart)")
+    qs.add_argument("--steps", type=int, default=600, help="training steps (default 600)")
+    qs.add_argument("--data", help="a data config (YAML) to train on instead of the synthetic suite")
+    qs.add_argument("--model", help="start from a pretrained model (hub id or directory) instead of a random T5")
+    qs.add_argument("--shape", default="t5-tiny", help="random-init shape (t5-tiny, t5-mini, t5-small, ...)")
+    qs.add_argument("--seed", type=int, default=0)
+    qs.add_argument("--eval-limit", type=int, default=12, help="evaluation examples per family")
+    qs.add_argument("-q", "--quiet", action="store_true")
+    qs.set_defaults(func=_quickstart)
 
     data = verbs.add_parser("data", help="instruction data: list, show and build mixtures")
     data_verbs = data.add_subparsers(dest="data_verb", required=True)

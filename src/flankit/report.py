@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 # The paper's Table 5 (normalized average; MMLU on the validation set), for context.
 PAPER_TABLE5 = [
     ("T5-Small", -9.2, 26.7, 5.6, 27.0, 7.2, 0.0, 0.4),
@@ -73,3 +75,73 @@ def eval_report(results: dict) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def quickstart_report(summary: dict, plots: list[str]) -> str:
+    """Markdown for `flankit quickstart`."""
+    before, after = summary["untrained"], summary["trained"]
+    lines = ["# flankit quickstart", "",
+             f"A model finetuned for {summary['steps']} steps on the synthetic suite's held-in families "
+             f"(final training loss {summary['final_loss']:.3f}, loss on unseen examples "
+             f"{_fmt(summary['heldout_loss']) if summary['heldout_loss'] is None else format(summary['heldout_loss'], '.3f')}), "
+             f"evaluated before and after training. Exact-match accuracy (%):", "",
+             "| tasks | shots | prompting | untrained | trained | change |", "|---|---|---|---:|---:|---:|"]
+    for key in after:
+        parts = key.split()
+        if len(parts) == 3:
+            split, shot, mode = parts
+            b, a = before.get(key, 0.0), after[key]
+            lines.append(f"| {split.replace('_', '-')} | {'few-shot' if shot == 'fs' else 'zero-shot'} | {mode} | {b:.1f} | {a:.1f} | {a - b:+.1f} |")
+    for split in ("held_in", "held_out"):
+        b, a = before.get(f"{split} all", 0.0), after.get(f"{split} all", 0.0)
+        lines.append(f"| **{split.replace('_', '-')}, all** | | | **{b:.1f}** | **{a:.1f}** | **{a - b:+.1f}** |")
+    lines += ["", f"Held-out families never appear in training: the change on them ({summary['held_out_margin']:+.1f} points) "
+              "is what instruction finetuning transfers to unseen tasks.", ""]
+    lines += [f"![{Path(p).stem}]({Path(p).name})" for p in plots]
+    lines += ["", f"Model: `{summary['model']}`. Time: {summary['seconds']:.0f} s.", ""]
+    return "\n".join(lines)
+
+
+def quickstart_plots(summary: dict, metrics_path, out) -> list[str]:
+    """PNG plots: accuracy before/after by group, and the training curves."""
+    import json
+
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return []
+    out = Path(out)
+    keys = [k for k in summary["trained"] if len(k.split()) == 3]
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    xs = range(len(keys))
+    ax.bar([x - 0.2 for x in xs], [summary["untrained"].get(k, 0) for k in keys], 0.4, label="untrained")
+    ax.bar([x + 0.2 for x in xs], [summary["trained"][k] for k in keys], 0.4, label="trained")
+    ax.set_xticks(list(xs), [k.replace("held_", "held-") for k in keys], rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("exact match (%)")
+    ax.set_title("Synthetic tasks before and after instruction finetuning")
+    ax.legend()
+    fig.tight_layout()
+    acc_png = out / "accuracy.png"
+    fig.savefig(acc_png, dpi=110)
+    plt.close(fig)
+    paths = [str(acc_png)]
+    rows = [json.loads(line) for line in open(metrics_path)] if Path(metrics_path).exists() else []
+    if rows:
+        fig, ax = plt.subplots(figsize=(7, 4))
+        train = [(r["step"], r["loss"]) for r in rows if "loss" in r]
+        held = [(r["step"], r["heldout_loss"]) for r in rows if "heldout_loss" in r]
+        ax.plot(*zip(*train), label="training loss", alpha=0.7)
+        if held:
+            ax.plot(*zip(*held), "o-", label="loss on unseen examples")
+        ax.set_xlabel("step")
+        ax.set_ylabel("token loss")
+        ax.legend()
+        fig.tight_layout()
+        curve = out / "training.png"
+        fig.savefig(curve, dpi=110)
+        plt.close(fig)
+        paths.append(str(curve))
+    return paths

@@ -107,9 +107,9 @@ def score(item: Item, output: str) -> tuple[str | None, bool, float]:
         return output.strip(), em == 1.0, f1
     if item.scorer == "synthetic":
         if item.mode == "cot":
-            pred = extract.extract_after_answer_is(output)
-            if pred is None and "Answer:" in output:
-                pred = output.rsplit("Answer:", 1)[1].strip().split("\n")[0]
+            from flankit.evals.benchmarks.synthetic import cot_answer
+
+            pred = cot_answer(output)
         else:
             pred = output.strip().split("\n")[0]
         return (
