@@ -201,8 +201,43 @@ def _generate(args: argparse.Namespace) -> int:
 def _quickstart(args: argparse.Namespace) -> int:
     from flankit.quickstart import run
 
-    run(args.out, steps=args.steps, data=args.data, model=args.model, shape=args.shape, seed=args.seed,
-        eval_limit=args.eval_limit, progress=not args.quiet)
+    run(
+        args.out,
+        steps=args.steps,
+        data=args.data,
+        model=args.model,
+        shape=args.shape,
+        seed=args.seed,
+        eval_limit=args.eval_limit,
+        progress=not args.quiet,
+    )
+    return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from flankit.sweep import load_sweep_config, run_sweep
+
+    cfg = load_sweep_config(args.config, list(args.overrides))
+    rows = run_sweep(cfg, progress=not args.quiet)
+    print(f"{len(rows)} runs collected: {cfg.out_dir}/sweep.md")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from flankit.sweep import collect, write_report
+
+    rows = collect([Path(d) for d in args.dirs])
+    if not rows:
+        raise FlankitError(
+            "no finished sweep runs under " + ", ".join(args.dirs),
+            hint="a run is finished when runs/NAME/eval/results.json exists",
+        )
+    out = Path(args.out or args.dirs[0])
+    out.mkdir(parents=True, exist_ok=True)
+    write_report(rows, out)
+    print(f"{len(rows)} runs: {out}/sweep.md")
     return 0
 
 
@@ -214,12 +249,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     verbs = parser.add_subparsers(dest="verb")
 
-    qs = verbs.add_parser("quickstart", help="the whole system in one command: data, training, evaluation, report")
-    qs.add_argument("--out", default="out/quickstart", help="output directory (default out/quickstart)")
+    qs = verbs.add_parser(
+        "quickstart", help="the whole system in one command: data, training, evaluation, report"
+    )
+    qs.add_argument(
+        "--out", default="out/quickstart", help="output directory (default out/quickstart)"
+    )
     qs.add_argument("--steps", type=int, default=600, help="training steps (default 600)")
-    qs.add_argument("--data", help="a data config (YAML) to train on instead of the synthetic suite")
-    qs.add_argument("--model", help="start from a pretrained model (hub id or directory) instead of a random T5")
-    qs.add_argument("--shape", default="t5-tiny", help="random-init shape (t5-tiny, t5-mini, t5-small, ...)")
+    qs.add_argument(
+        "--data", help="a data config (YAML) to train on instead of the synthetic suite"
+    )
+    qs.add_argument(
+        "--model", help="start from a pretrained model (hub id or directory) instead of a random T5"
+    )
+    qs.add_argument(
+        "--shape", default="t5-tiny", help="random-init shape (t5-tiny, t5-mini, t5-small, ...)"
+    )
     qs.add_argument("--seed", type=int, default=0)
     qs.add_argument("--eval-limit", type=int, default=12, help="evaluation examples per family")
     qs.add_argument("-q", "--quiet", action="store_true")
@@ -317,6 +362,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ev.add_argument("-q", "--quiet", action="store_true")
     ev.set_defaults(func=_eval)
+
+    sw = verbs.add_parser(
+        "sweep", help="a grid of training runs (tasks, model size, CoT, rates), each evaluated"
+    )
+    sw.add_argument("config", help="YAML sweep config (configs/sweep/)")
+    sw.add_argument("overrides", nargs="*", help="config overrides like steps=100")
+    sw.add_argument("-q", "--quiet", action="store_true")
+    sw.set_defaults(func=_sweep)
+
+    rp = verbs.add_parser("report", help="rebuild sweep tables and plots from result folders")
+    rp.add_argument("dirs", nargs="+", help="sweep output folders")
+    rp.add_argument(
+        "--out", help="where to write sweep.md and the plots (default: the first folder)"
+    )
+    rp.set_defaults(func=_report)
 
     gen = verbs.add_parser("generate", parents=[model_args], help="try a model on one prompt")
     gen.add_argument("prompt")

@@ -25,7 +25,9 @@ from flankit.models import ModelSpec
 from flankit.train.loop import OptimConfig, TrainConfig
 
 
-def quickstart_config(out: Path, *, steps: int, data: str | None, model: str | None, shape: str, seed: int) -> TrainConfig:
+def quickstart_config(
+    out: Path, *, steps: int, data: str | None, model: str | None, shape: str, seed: int
+) -> TrainConfig:
     if data:
         data_cfg = load_config(DataConfig, data)
     else:
@@ -35,12 +37,26 @@ def quickstart_config(out: Path, *, steps: int, data: str | None, model: str | N
         features=FeatureConfig(input_length=256, target_length=64),
         render=RenderConfig(max_shots=3, fewshot_budget=200),
     )
-    spec = ModelSpec(path=model, dropout=0.0) if model else ModelSpec(shape=shape, tokenizer="train", dropout=0.0)
+    spec = (
+        ModelSpec(path=model, dropout=0.0)
+        if model
+        else ModelSpec(shape=shape, tokenizer="train", dropout=0.0)
+    )
     return TrainConfig(
-        data=data_cfg, model=spec, optim=OptimConfig(name="adafactor", lr=2e-3), steps=steps, batch_size=16,
-        seed=seed, out_dir=str(out / "model"), save_every=max(steps // 4, 1), eval_every=max(steps // 10, 1),
-        heldout=[CollectionSpec(name="synthetic", split="eval", examples_per_task=8)], heldout_examples=248,
-        tokenizer_vocab=1000, chunk_examples=1024, log_every=10,
+        data=data_cfg,
+        model=spec,
+        optim=OptimConfig(name="adafactor", lr=2e-3),
+        steps=steps,
+        batch_size=16,
+        seed=seed,
+        out_dir=str(out / "model"),
+        save_every=max(steps // 4, 1),
+        eval_every=max(steps // 10, 1),
+        heldout=[CollectionSpec(name="synthetic", split="eval", examples_per_task=8)],
+        heldout_examples=248,
+        tokenizer_vocab=1000,
+        chunk_examples=1024,
+        log_every=10,
     )
 
 
@@ -69,8 +85,17 @@ def summarize(samples_path: Path) -> dict[str, float]:
     return {k: 100.0 * sum(v) / len(v) for k, v in sorted(acc.items())}
 
 
-def run(out: str | Path = "out/quickstart", *, steps: int = 600, data: str | None = None, model: str | None = None,
-        shape: str = "t5-tiny", seed: int = 0, eval_limit: int = 12, progress: bool = True) -> dict:
+def run(
+    out: str | Path = "out/quickstart",
+    *,
+    steps: int = 600,
+    data: str | None = None,
+    model: str | None = None,
+    shape: str = "t5-tiny",
+    seed: int = 0,
+    eval_limit: int = 12,
+    progress: bool = True,
+) -> dict:
     """Train and evaluate; return the summary (also written to out/quickstart.json)."""
     from flankit.evals.lm import HFLM
     from flankit.evals.runner import EvalConfig, evaluate
@@ -82,28 +107,42 @@ def run(out: str | Path = "out/quickstart", *, steps: int = 600, data: str | Non
     cfg = quickstart_config(out, steps=steps, data=data, model=model, shape=shape, seed=seed)
     resume = (out / "model" / "checkpoints").exists()
     say = print if progress else (lambda *a, **k: None)
-    say(f"[1/3] training {shape if not model else model} for {steps} steps -> {out / 'model'}")
+    say(f"[1/3] training {model or shape} for {steps} steps -> {out / 'model'}")
     result = train(cfg, resume=resume, progress=progress)
-    ev_cfg = EvalConfig(benchmarks=["synthetic"], modes=["direct", "cot"], synthetic_limit=eval_limit)
+    ev_cfg = EvalConfig(
+        benchmarks=["synthetic"], modes=["direct", "cot"], synthetic_limit=eval_limit
+    )
     say("[2/3] evaluating the untrained and the trained model on held-in and held-out families")
     before = evaluate(_untrained_lm(cfg, out), ev_cfg, out / "eval_untrained", progress=progress)
-    from transformers import AutoModelForSeq2SeqLM, AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
     final = Path(result["final"])
     config = json.loads((final / "config.json").read_text())
     auto = AutoModelForSeq2SeqLM if config.get("is_encoder_decoder") else AutoModelForCausalLM
-    trained = HFLM(auto.from_pretrained(final), AutoTokenizer.from_pretrained(final), name="trained",
-                   max_input_length=512, batch_size=32, device="cpu")
+    trained = HFLM(
+        auto.from_pretrained(final),
+        AutoTokenizer.from_pretrained(final),
+        name="trained",
+        max_input_length=512,
+        batch_size=32,
+        device="cpu",
+    )
     after = evaluate(trained, ev_cfg, out / "eval_trained", progress=progress)
     say("[3/3] writing the report")
     table_before = summarize(out / "eval_untrained" / "samples.jsonl")
     table_after = summarize(out / "eval_trained" / "samples.jsonl")
     summary = {
-        "steps": result["steps"], "final_loss": result["loss"], "heldout_loss": result["heldout_loss"],
-        "untrained": table_before, "trained": table_after,
-        "held_out_margin": table_after.get("held_out all", 0.0) - table_before.get("held_out all", 0.0),
-        "held_in_margin": table_after.get("held_in all", 0.0) - table_before.get("held_in all", 0.0),
-        "seconds": round(time.perf_counter() - t0, 1), "model": str(final),
+        "steps": result["steps"],
+        "final_loss": result["loss"],
+        "heldout_loss": result["heldout_loss"],
+        "untrained": table_before,
+        "trained": table_after,
+        "held_out_margin": table_after.get("held_out all", 0.0)
+        - table_before.get("held_out all", 0.0),
+        "held_in_margin": table_after.get("held_in all", 0.0)
+        - table_before.get("held_in all", 0.0),
+        "seconds": round(time.perf_counter() - t0, 1),
+        "model": str(final),
         "scores": {"untrained": before["scores"], "trained": after["scores"]},
     }
     (out / "quickstart.json").write_text(json.dumps(summary, indent=1))
@@ -111,8 +150,10 @@ def run(out: str | Path = "out/quickstart", *, steps: int = 600, data: str | Non
 
     plots = quickstart_plots(summary, out / "model" / "metrics.jsonl", out)
     (out / "report.md").write_text(quickstart_report(summary, plots))
-    say(f"held-out families: {table_before.get('held_out all', 0):.1f}% untrained -> "
+    say(
+        f"held-out families: {table_before.get('held_out all', 0):.1f}% untrained -> "
         f"{table_after.get('held_out all', 0):.1f}% trained ({summary['held_out_margin']:+.1f} points); "
-        f"held-in: {table_before.get('held_in all', 0):.1f}% -> {table_after.get('held_in all', 0):.1f}%")
+        f"held-in: {table_before.get('held_in all', 0):.1f}% -> {table_after.get('held_in all', 0):.1f}%"
+    )
     say(f"done in {summary['seconds']:.0f} s. Report: {out / 'report.md'}; model: {final}")
     return summary

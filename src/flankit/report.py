@@ -80,23 +80,36 @@ def eval_report(results: dict) -> str:
 def quickstart_report(summary: dict, plots: list[str]) -> str:
     """Markdown for `flankit quickstart`."""
     before, after = summary["untrained"], summary["trained"]
-    lines = ["# flankit quickstart", "",
-             f"A model finetuned for {summary['steps']} steps on the synthetic suite's held-in families "
-             f"(final training loss {summary['final_loss']:.3f}, loss on unseen examples "
-             f"{_fmt(summary['heldout_loss']) if summary['heldout_loss'] is None else format(summary['heldout_loss'], '.3f')}), "
-             f"evaluated before and after training. Exact-match accuracy (%):", "",
-             "| tasks | shots | prompting | untrained | trained | change |", "|---|---|---|---:|---:|---:|"]
+    lines = [
+        "# flankit quickstart",
+        "",
+        f"A model finetuned for {summary['steps']} steps on the synthetic suite's held-in families "
+        f"(final training loss {summary['final_loss']:.3f}, loss on unseen examples "
+        f"{_fmt(summary['heldout_loss']) if summary['heldout_loss'] is None else format(summary['heldout_loss'], '.3f')}), "
+        f"evaluated before and after training. Exact-match accuracy (%):",
+        "",
+        "| tasks | shots | prompting | untrained | trained | change |",
+        "|---|---|---|---:|---:|---:|",
+    ]
     for key in after:
         parts = key.split()
         if len(parts) == 3:
             split, shot, mode = parts
             b, a = before.get(key, 0.0), after[key]
-            lines.append(f"| {split.replace('_', '-')} | {'few-shot' if shot == 'fs' else 'zero-shot'} | {mode} | {b:.1f} | {a:.1f} | {a - b:+.1f} |")
+            lines.append(
+                f"| {split.replace('_', '-')} | {'few-shot' if shot == 'fs' else 'zero-shot'} | {mode} | {b:.1f} | {a:.1f} | {a - b:+.1f} |"
+            )
     for split in ("held_in", "held_out"):
         b, a = before.get(f"{split} all", 0.0), after.get(f"{split} all", 0.0)
-        lines.append(f"| **{split.replace('_', '-')}, all** | | | **{b:.1f}** | **{a:.1f}** | **{a - b:+.1f}** |")
-    lines += ["", f"Held-out families never appear in training: the change on them ({summary['held_out_margin']:+.1f} points) "
-              "is what instruction finetuning transfers to unseen tasks.", ""]
+        lines.append(
+            f"| **{split.replace('_', '-')}, all** | | | **{b:.1f}** | **{a:.1f}** | **{a - b:+.1f}** |"
+        )
+    lines += [
+        "",
+        f"Held-out families never appear in training: the change on them ({summary['held_out_margin']:+.1f} points) "
+        "is what instruction finetuning transfers to unseen tasks.",
+        "",
+    ]
     lines += [f"![{Path(p).stem}]({Path(p).name})" for p in plots]
     lines += ["", f"Model: `{summary['model']}`. Time: {summary['seconds']:.0f} s.", ""]
     return "\n".join(lines)
@@ -117,9 +130,16 @@ def quickstart_plots(summary: dict, metrics_path, out) -> list[str]:
     keys = [k for k in summary["trained"] if len(k.split()) == 3]
     fig, ax = plt.subplots(figsize=(10, 4.5))
     xs = range(len(keys))
-    ax.bar([x - 0.2 for x in xs], [summary["untrained"].get(k, 0) for k in keys], 0.4, label="untrained")
+    ax.bar(
+        [x - 0.2 for x in xs],
+        [summary["untrained"].get(k, 0) for k in keys],
+        0.4,
+        label="untrained",
+    )
     ax.bar([x + 0.2 for x in xs], [summary["trained"][k] for k in keys], 0.4, label="trained")
-    ax.set_xticks(list(xs), [k.replace("held_", "held-") for k in keys], rotation=30, ha="right", fontsize=8)
+    ax.set_xticks(
+        list(xs), [k.replace("held_", "held-") for k in keys], rotation=30, ha="right", fontsize=8
+    )
     ax.set_ylabel("exact match (%)")
     ax.set_title("Synthetic tasks before and after instruction finetuning")
     ax.legend()
@@ -144,4 +164,97 @@ def quickstart_plots(summary: dict, metrics_path, out) -> list[str]:
         fig.savefig(curve, dpi=110)
         plt.close(fig)
         paths.append(str(curve))
+    return paths
+
+
+def sweep_markdown(rows: list[dict], plots: list[str]) -> str:
+    """The sweep's results table."""
+    lines = [
+        "# Sweep results",
+        "",
+        "Exact-match accuracy (%) on the synthetic families; held-out families never appear in training.",
+        "",
+        "| run | tasks | shape | params | CoT data | held-in direct | held-in CoT | held-out direct | held-out CoT | held-out all | train loss |",
+        "|---|---:|---|---:|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in sorted(
+        rows, key=lambda r: (str(r.get("shape")), r.get("num_tasks") or 0, str(r.get("cot")))
+    ):
+        cot = "–" if r.get("cot") is None else ("yes" if r["cot"] else "no")
+        lines.append(
+            f"| {r['name']} | {r.get('num_tasks') or '–'} | {r.get('shape') or '–'} | {r['params'] / 1e6:.2f}M | {cot} | "
+            f"{_fmt(r.get('held_in/direct'))} | {_fmt(r.get('held_in/cot'))} | {_fmt(r.get('held_out/direct'))} | "
+            f"{_fmt(r.get('held_out/cot'))} | {_fmt(r.get('held_out/all'))} | {_fmt(r.get('train_loss'))} |"
+        )
+    lines.append("")
+    lines += [f"![{Path(p).stem}]({Path(p).name})" for p in plots]
+    return "\n".join(lines) + "\n"
+
+
+def sweep_plots(rows: list[dict], out) -> list[str]:
+    """Held-out score vs number of tasks (per shape), vs parameters (per task count), CoT ablation."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return []
+    out = Path(out)
+    paths = []
+    with_tasks = [r for r in rows if r.get("num_tasks") and r.get("cot") is not False]
+    if with_tasks:
+        fig, ax = plt.subplots(figsize=(6.5, 4))
+        for shape in sorted({str(r.get("shape")) for r in with_tasks}):
+            pts = sorted(
+                (r["num_tasks"], r.get("held_out/all", 0.0))
+                for r in with_tasks
+                if str(r.get("shape")) == shape
+            )
+            ax.plot(*zip(*pts), "o-", label=shape)
+        ax.set_xscale("log")
+        ax.set_xlabel("number of finetuning tasks")
+        ax.set_ylabel("held-out accuracy (%)")
+        ax.set_title("Scaling the number of tasks (cf. the paper's Figure 4)")
+        ax.legend()
+        fig.tight_layout()
+        paths.append(str(out / "tasks.png"))
+        fig.savefig(paths[-1], dpi=110)
+        plt.close(fig)
+        fig, ax = plt.subplots(figsize=(6.5, 4))
+        for n in sorted({r["num_tasks"] for r in with_tasks}):
+            pts = sorted(
+                (r["params"], r.get("held_out/all", 0.0)) for r in with_tasks if r["num_tasks"] == n
+            )
+            ax.plot(*zip(*pts), "o-", label=f"{n} tasks")
+        ax.set_xscale("log")
+        ax.set_xlabel("parameters")
+        ax.set_ylabel("held-out accuracy (%)")
+        ax.set_title("Scaling model size (cf. the paper's Figure 4)")
+        ax.legend()
+        fig.tight_layout()
+        paths.append(str(out / "params.png"))
+        fig.savefig(paths[-1], dpi=110)
+        plt.close(fig)
+    ablation = [r for r in rows if r.get("cot") is not None]
+    if {True, False} <= {r["cot"] for r in ablation}:
+        fig, ax = plt.subplots(figsize=(6.5, 4))
+        groups = ["held_in/direct", "held_in/cot", "held_out/direct", "held_out/cot"]
+        for j, flag in enumerate((False, True)):
+            sel = [r for r in ablation if r["cot"] is flag]
+            vals = [sum(r.get(g, 0.0) for r in sel) / len(sel) for g in groups]
+            ax.bar(
+                [i + (j - 0.5) * 0.4 for i in range(len(groups))],
+                vals,
+                0.4,
+                label="with CoT data" if flag else "without CoT data",
+            )
+        ax.set_xticks(range(len(groups)), [g.replace("_", "-").replace("/", "\n") for g in groups])
+        ax.set_ylabel("accuracy (%)")
+        ax.set_title("CoT ablation (cf. the paper's Figure 5)")
+        ax.legend()
+        fig.tight_layout()
+        paths.append(str(out / "cot_ablation.png"))
+        fig.savefig(paths[-1], dpi=110)
+        plt.close(fig)
     return paths

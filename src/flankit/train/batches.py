@@ -81,7 +81,9 @@ class PackedStream:
         refs = list(islice(self._stream, self.chunk))
         rows = pack_texts(*render_refs(self.mix, refs, self.render), self.tok, self.feats)
         # Best-fit emits rows roughly by size; shuffle them so batches are alike in composition.
-        order = np.random.default_rng([self.mix.seed, 5, self._chunk_start["step"]]).permutation(len(rows))
+        order = np.random.default_rng([self.mix.seed, 5, self._chunk_start["step"]]).permutation(
+            len(rows)
+        )
         self._rows = [rows[i] for i in order]
         self._pos = 0
 

@@ -22,8 +22,14 @@ def cot_answer(target: str) -> str | None:
     return found
 
 
-def load(modes: list[str], *, limit: int | None = 20, shots: tuple[str, ...] = ("zs", "fs"),
-         families: list[str] | None = None, seed: int = 0) -> list[Item]:
+def load(
+    modes: list[str],
+    *,
+    limit: int | None = 20,
+    shots: tuple[str, ...] = ("zs", "fs"),
+    families: list[str] | None = None,
+    seed: int = 0,
+) -> list[Item]:
     items = []
     for fam in families or [f.name for f in synthetic.FAMILIES]:
         split = "held_out" if synthetic.FAMILY_BY_NAME[fam].held_out else "held_in"
@@ -34,9 +40,25 @@ def load(modes: list[str], *, limit: int | None = 20, shots: tuple[str, ...] = (
                 for mode in modes:
                     if mode == "cot" and not task.supports_cot:
                         continue
-                    r = render_example(task, i, Variant(f"{shot}opt", cot=mode == "cot"), seed=seed + 99, max_shots=3)
+                    r = render_example(
+                        task,
+                        i,
+                        Variant(f"{shot}opt", cot=mode == "cot"),
+                        seed=seed + 99,
+                        max_shots=3,
+                    )
                     gold = cot_answer(r.targets) if mode == "cot" else r.targets
-                    items.append(Item("synthetic", f"{split}/{fam}/{shot}", f"{fam}-{shot}-{i}", mode, r.inputs, gold,
-                                      "synthetic", max_new_tokens=96 if mode == "cot" else 24,
-                                      chance=1.0 / n_options if n_options else 0.0))
+                    items.append(
+                        Item(
+                            "synthetic",
+                            f"{split}/{fam}/{shot}",
+                            f"{fam}-{shot}-{i}",
+                            mode,
+                            r.inputs,
+                            gold,
+                            "synthetic",
+                            max_new_tokens=96 if mode == "cot" else 24,
+                            chance=1.0 / n_options if n_options else 0.0,
+                        )
+                    )
     return items
