@@ -12,10 +12,22 @@ def test_shortened_quickstart_end_to_end(tmp_path, monkeypatch):
     monkeypatch.setenv("FLANKIT_DATA", str(tmp_path / "no-data-here"))
     summary = run(tmp_path / "qs", steps=30, eval_limit=2, progress=False)
     out = tmp_path / "qs"
-    for name in ("report.md", "quickstart.json", "accuracy.png", "training.png", "model/final/model.safetensors",
-                 "eval_untrained/results.json", "eval_trained/results.json"):
+    for name in (
+        "report.md",
+        "quickstart.json",
+        "accuracy.png",
+        "training.png",
+        "model/final/model.safetensors",
+        "eval_untrained/results.json",
+        "eval_trained/results.json",
+    ):
         assert (out / name).exists(), name
-    assert set(summary["trained"]) >= {"held_in all", "held_out all", "held_out zs direct", "held_in fs cot"}
+    assert set(summary["trained"]) >= {
+        "held_in all",
+        "held_out all",
+        "held_out zs direct",
+        "held_in fs cot",
+    }
     assert summary["steps"] == 30 and summary["untrained"]["held_out all"] <= 1.0
     report = (out / "report.md").read_text()
     assert "held-out, all" in report and "![accuracy](accuracy.png)" in report
@@ -45,13 +57,25 @@ def test_sweep_grid_resume_and_report(tmp_path, capsys):
     )
     assert main(["sweep", str(tmp_path / "sweep.yaml"), "-q"]) == 0
     rows = json.loads((tmp_path / "sw" / "sweep.json").read_text())
-    assert sorted(r["name"] for r in rows) == ["tasks2_t5-tiny_cot", "tasks2_t5-tiny_nocot", "tasks4_t5-tiny_cot", "tasks4_t5-tiny_nocot"]
+    assert sorted(r["name"] for r in rows) == [
+        "tasks2_t5-tiny_cot",
+        "tasks2_t5-tiny_nocot",
+        "tasks4_t5-tiny_cot",
+        "tasks4_t5-tiny_nocot",
+    ]
     assert all(r["params"] > 0 and "held_out/direct" in r for r in rows)
     cfg = json.loads((tmp_path / "sw/runs/tasks2_t5-tiny_nocot/config.json").read_text())
-    assert cfg["data"]["collections"][0]["max_tasks"] == 2 and cfg["data"]["collections"][0]["cot"] == 0.0
+    assert (
+        cfg["data"]["collections"][0]["max_tasks"] == 2
+        and cfg["data"]["collections"][0]["cot"] == 0.0
+    )
     capsys.readouterr()
     assert main(["sweep", str(tmp_path / "sweep.yaml"), "-q"]) == 0  # everything done: all skipped
     assert capsys.readouterr().out.count("done, skipped") == 4
     assert main(["report", str(tmp_path / "sw"), "--out", str(tmp_path / "rep")]) == 0
     md = (tmp_path / "rep" / "sweep.md").read_text()
-    assert "tasks4_t5-tiny_cot" in md and (tmp_path / "rep" / "tasks.png").exists() and (tmp_path / "rep" / "cot_ablation.png").exists()
+    assert (
+        "tasks4_t5-tiny_cot" in md
+        and (tmp_path / "rep" / "tasks.png").exists()
+        and (tmp_path / "rep" / "cot_ablation.png").exists()
+    )

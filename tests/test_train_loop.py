@@ -149,3 +149,29 @@ def test_two_processes_match_one_with_the_same_global_batch(tmp_path, tok_dir):
     wa, wb = _weights(tmp_path / "one"), _weights(tmp_path / "two")
     for k in wa:
         assert torch.allclose(wa[k], wb[k], atol=1e-5, rtol=1e-4), k
+
+
+def test_lora_decoder_and_tensorboard(tmp_path, tok_dir):
+    pytest.importorskip("peft")
+    pytest.importorskip("tensorboard")
+    _, cfg = _cfg(
+        tmp_path,
+        tok_dir,
+        "lora",
+        steps=3,
+        dropout=0.0,
+        extra=[
+            "model.shape=llama-tiny",
+            "model.lora.r=4",
+            "model.lora.target_modules=[q_proj,v_proj]",
+            "data.features.layout=decoder",
+            "data.features.length=160",
+            "log_to=[jsonl,tensorboard]",
+        ],
+    )
+    result = train(cfg, progress=False)
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(result["final"])
+    assert not any("lora" in name for name, _ in model.named_parameters())  # merged on export
+    assert list((tmp_path / "lora" / "tensorboard").glob("events.out.tfevents.*"))

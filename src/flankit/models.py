@@ -55,6 +55,32 @@ SHAPES = tuple(T5_SHAPES) + tuple(LLAMA_SHAPES)
 
 
 @dataclass(frozen=True)
+class LoraSpec:
+    """LoRA adapters through `peft` (for large decoder models); merged into the exported weights."""
+
+    r: int = 16
+    alpha: int = 32
+    dropout: float = 0.05
+    target_modules: list[str] | None = None  # None: peft's default for the architecture
+
+
+def apply_lora(model, spec: LoraSpec, family: str):
+    try:
+        from peft import LoraConfig, TaskType, get_peft_model
+    except ImportError as exc:
+        raise FlankitError("LoRA needs the peft package", hint="pip install peft") from exc
+    task = TaskType.SEQ_2_SEQ_LM if family == "encdec" else TaskType.CAUSAL_LM
+    cfg = LoraConfig(
+        r=spec.r,
+        lora_alpha=spec.alpha,
+        lora_dropout=spec.dropout,
+        target_modules=spec.target_modules,
+        task_type=task,
+    )
+    return get_peft_model(model, cfg)
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """Which model: a pretrained one (`path`: hub id or directory, optional `gguf_file`) or a shape."""
 
@@ -65,6 +91,7 @@ class ModelSpec:
     dropout: float = 0.05
     trust_remote_code: bool = False
     max_position_embeddings: int = 4096  # decoder shapes
+    lora: LoraSpec | None = None
 
 
 def family_of(model) -> str:

@@ -14,6 +14,10 @@ def export_model(model, tokenizer, folder: Path, cfg, record: dict, load_report=
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    if hasattr(model, "merge_and_unload"):  # LoRA: export plain weights that load without peft
+        import copy
+
+        model = copy.deepcopy(model).merge_and_unload()
     model.save_pretrained(folder, safe_serialization=True)
     tokenizer.save_pretrained(folder)
     gen = GenerationConfig(

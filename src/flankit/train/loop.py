@@ -22,10 +22,11 @@ from flankit.data.build import DataConfig, load_mixture
 from flankit.data.collections import CollectionSpec, load_collection
 from flankit.data.mixtures import Mixture
 from flankit.errors import FlankitError
-from flankit.models import ModelSpec, build_model, check_vocab, load_pretrained
+from flankit.models import ModelSpec, apply_lora, build_model, check_vocab, load_pretrained
 from flankit.train.batches import PackedStream, pack_texts, render_refs
 from flankit.train.checkpoint import list_checkpoints, load_latest, save_checkpoint
 from flankit.train.export import export_model
+from flankit.train.metrics_log import MetricsLog
 from flankit.train.step import batch_loss
 
 
@@ -59,6 +60,7 @@ class TrainConfig:
     log_every: int = 10
     chunk_examples: int = 2048
     tokenizer_vocab: int = 8000  # when the tokenizer is trained on the mixture
+    log_to: list[str] = field(default_factory=lambda: ["jsonl"])  # + tensorboard, wandb
 
 
 class LossModule(torch.nn.Module):
@@ -176,8 +178,10 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
 
     mix, load_report = load_mixture(replace(cfg.data, num_proc=1))
     model, tok, family = _tokenizer_and_model(cfg, mix, out, None)
+    if cfg.model.lora is not None:
+        model = apply_lora(model, cfg.model.lora, family)
     feats = replace(cfg.data.features, layout=family)
-    optimizer = make_optimizer(model.parameters(), cfg.optim)
+    optimizer = make_optimizer([p for p in model.parameters() if p.requires_grad], cfg.optim)
     stream_state, step, best = None, 0, {"loss": math.inf, "step": None}
     if resume:
         state = load_latest(ckpt_dir, model, optimizer)
@@ -194,13 +198,19 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
     module = LossModule(model, family)
     module, optimizer = acc.prepare(module, optimizer)
     (out / "config.json").write_text(json.dumps(to_dict(cfg), indent=1))
-    metrics_f = open(out / "metrics.jsonl", "a") if acc.is_main_process else None
+    log = MetricsLog(out, cfg.log_to, to_dict(cfg), enabled=acc.is_main_process)
     bar = _bar(cfg.steps, step, progress and acc.is_main_process)
     rank, world = acc.process_index, acc.num_processes
     t_last, tokens_since = time.perf_counter(), 0
-    if heldout and step == 0 and metrics_f:
-        initial = evaluate_loss(acc.unwrap_model(module), heldout, stream, family, acc)
-        metrics_f.write(json.dumps({"step": 0, "heldout_loss": initial}) + "\n")
+    if heldout and step == 0:
+        log.write(
+            {
+                "step": 0,
+                "heldout_loss": evaluate_loss(
+                    acc.unwrap_model(module), heldout, stream, family, acc
+                ),
+            }
+        )
     module.train()
     while step < cfg.steps:
         rows = stream.next_rows(cfg.batch_size)
@@ -255,9 +265,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
             now = time.perf_counter()
             record["target_tokens_per_s"] = tokens_since / max(now - t_last, 1e-9)
             t_last, tokens_since = now, 0
-            if metrics_f:
-                metrics_f.write(json.dumps(record) + "\n")
-                metrics_f.flush()
+            log.write(record)
         bar.set_postfix(
             loss=f"{mean_loss:.3f}",
             lr=f"{record['lr']:.1e}",
@@ -276,8 +284,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
                     keep=cfg.keep_last,
                 )
     bar.close()
-    if metrics_f:
-        metrics_f.close()
+    log.close()
     final = out / "final"
     if acc.is_main_process:
         export_model(acc.unwrap_model(module).model, tok, final, cfg, record, load_report)
