@@ -121,6 +121,16 @@ def score(item: Item, output: str) -> tuple[str | None, bool, float]:
     raise FlankitError(f"unknown scorer {item.scorer!r}")
 
 
+def request_key(model: str, *parts) -> str:
+    """A stable key for one request of one model."""
+    return hashlib.sha256(json.dumps([model, *parts], ensure_ascii=False).encode()).hexdigest()
+
+
+def gen_key(model: str, it: Item, temperature: float = 0.0, seed: int = 0) -> str:
+    """The key of a generation request for `it` (greedy, or one sampled path)."""
+    return request_key(model, "gen", it.prompt, it.max_new_tokens, list(it.stop), temperature, seed)
+
+
 class Cache:
     """Append-only JSONL of finished requests, keyed by model and request."""
 
@@ -138,9 +148,7 @@ class Cache:
         self._f = open(path, "a", encoding="utf-8")
 
     def key(self, *parts) -> str:
-        return hashlib.sha256(
-            json.dumps([self.model, *parts], ensure_ascii=False).encode()
-        ).hexdigest()
+        return request_key(self.model, *parts)
 
     def put(self, key: str, value) -> None:
         self.done[key] = value
@@ -197,25 +205,11 @@ def evaluate(
                 ll_jobs.append((cache.key("ll", it.prompt, c), (it.prompt, c)))
             continue
         req = GenRequest(it.prompt, it.max_new_tokens, it.stop)
-        gen_jobs.append(
-            (cache.key("gen", it.prompt, it.max_new_tokens, list(it.stop), 0.0, 0), req)
-        )
+        gen_jobs.append((gen_key(lm.name, it), req))
         if k and it.mode == "cot":
             for seed in range(k):
                 sreq = GenRequest(it.prompt, it.max_new_tokens, it.stop, cfg.sc_temperature, seed)
-                gen_jobs.append(
-                    (
-                        cache.key(
-                            "gen",
-                            it.prompt,
-                            it.max_new_tokens,
-                            list(it.stop),
-                            cfg.sc_temperature,
-                            seed,
-                        ),
-                        sreq,
-                    )
-                )
+                gen_jobs.append((gen_key(lm.name, it, cfg.sc_temperature, seed), sreq))
     bar = tqdm(
         total=len(gen_jobs) + len(ll_jobs),
         unit="req",
@@ -271,13 +265,12 @@ def finish(
 ) -> dict:
     """Score every item from the cached outputs and write results, samples and the report."""
     done = merge_caches(out)
-    keyer = Cache.__new__(Cache)
-    keyer.model = model
     samples = []
     empty = 0
     for it in items:
+        extra: dict = {}
         if it.continuations:
-            lls = [done[keyer.key("ll", it.prompt, c)] for c in it.continuations]
+            lls = [done[request_key(model, "ll", it.prompt, c)] for c in it.continuations]
             best = max(range(len(lls)), key=lambda i: lls[i])
             output, pred, correct, f1 = (
                 it.continuations[best].strip(),
@@ -286,35 +279,21 @@ def finish(
                 0.0,
             )
         else:
-            output = done[keyer.key("gen", it.prompt, it.max_new_tokens, list(it.stop), 0.0, 0)]
+            output = done[gen_key(model, it)]
             pred, correct, f1 = score(it, output)
             if cfg.self_consistency and it.mode == "cot":
-                votes = []
-                for seed in range(cfg.self_consistency):
-                    o = done[
-                        keyer.key(
-                            "gen",
-                            it.prompt,
-                            it.max_new_tokens,
-                            list(it.stop),
-                            cfg.sc_temperature,
-                            seed,
-                        )
-                    ]
-                    votes.append(score(it, o)[0])
+                paths = [
+                    done[gen_key(model, it, cfg.sc_temperature, seed)]
+                    for seed in range(cfg.self_consistency)
+                ]
+                votes = [score(it, o)[0] for o in paths]
                 voted = extract.majority_vote(votes)
                 sc_correct = (
-                    voted is not None and score(it, f"The answer is {voted}.")[1]
-                    if it.scorer != "squad"
-                    else False
+                    it.scorer != "squad"
+                    and voted is not None
+                    and score(it, f"The answer is {voted}.")[1]
                 )
-                samples_extra = {
-                    "sc_votes": votes,
-                    "sc_answer": voted,
-                    "sc_correct": bool(sc_correct),
-                }
-            else:
-                samples_extra = {}
+                extra = {"sc_votes": votes, "sc_answer": voted, "sc_correct": bool(sc_correct)}
         empty += not str(output).strip()
         row = {
             "benchmark": it.benchmark,
@@ -327,11 +306,10 @@ def finish(
             "gold": it.gold,
             "correct": bool(correct),
             "chance": it.chance,
+            **extra,
         }
         if it.scorer == "squad":
             row["f1"] = f1
-        if not it.continuations:
-            row.update(samples_extra)
         samples.append(row)
     scores = aggregate(samples)
     if cfg.self_consistency:

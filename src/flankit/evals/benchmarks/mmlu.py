@@ -84,40 +84,25 @@ def load(
         rows = _rows(root / folder / f"{subject}_{suffix}.csv", subject)[:limit]
         for i, row in enumerate(rows):
             for mode in modes:
-                if mode == "direct":
-                    prompt = direct_prompt(subject, shots, row)
-                    cont = tuple(f" ({c})" for c in LETTERS) if scoring == "loglikelihood" else ()
-                    items.append(
-                        Item(
-                            "mmlu",
-                            subject,
-                            f"{subject}-{i}",
-                            mode,
-                            prompt,
-                            row[5],
-                            "letter",
-                            options=tuple(row[1:5]),
-                            max_new_tokens=8,
-                            stop=("\n\nQ:", "\nQ:"),
-                            chance=0.25,
-                            continuations=cont,
-                        )
+                direct = mode == "direct"
+                items.append(
+                    Item(
+                        "mmlu",
+                        subject,
+                        f"{subject}-{i}",
+                        mode,
+                        direct_prompt(subject, shots, row)
+                        if direct
+                        else cot_prompt(cot[subject], row),
+                        row[5],
+                        "letter",
+                        options=tuple(row[1:5]),
+                        max_new_tokens=8 if direct else 256,
+                        stop=("\n\nQ:", "\nQ:"),
+                        chance=0.25,
+                        continuations=tuple(f" ({c})" for c in LETTERS)
+                        if direct and scoring == "loglikelihood"
+                        else (),
                     )
-                else:
-                    prompt = cot_prompt(cot[subject], row)
-                    items.append(
-                        Item(
-                            "mmlu",
-                            subject,
-                            f"{subject}-{i}",
-                            mode,
-                            prompt,
-                            row[5],
-                            "letter",
-                            options=tuple(row[1:5]),
-                            max_new_tokens=256,
-                            stop=("\n\nQ:", "\nQ:"),
-                            chance=0.25,
-                        )
-                    )
+                )
     return items
