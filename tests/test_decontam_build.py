@@ -153,3 +153,23 @@ def test_cli_ls_show_and_config_errors(tmp_path, capsys, shared):
     )
     assert main(["data", "show", "syn_nope"]) == 2
     assert "unknown task 'syn_nope'" in capsys.readouterr().err
+
+
+def test_decontamination_cache_gives_the_same_result(tmp_path, monkeypatch):
+    monkeypatch.setenv("FLANKIT_CACHE", str(tmp_path / "cache"))
+    from flankit.data.synthetic import synthetic_task
+
+    row = synthetic_task("table_lookup", 40).examples[3].fields
+    ev = tmp_path / "eval.jsonl"
+    ev.write_text(
+        json.dumps(
+            {"question": " ".join([row["table"], row["name"], row["answer"], row["rationale"]])}
+        )
+        + "\n"
+    )
+    cfg = _config(tmp_path, ev, **{"features.tokenizer": "null"})
+    cold = build(cfg, tmp_path / "cold", progress=False)
+    assert list((tmp_path / "cache" / "decontam").glob("kept-*.npy"))
+    warm = build(cfg, tmp_path / "warm", progress=False)
+    assert cold["decontaminated_total"] == warm["decontaminated_total"] >= 1
+    assert cold["tasks"] == warm["tasks"]

@@ -442,17 +442,56 @@ def test_two_process_eval_merges_to_the_single_process_result(tmp_path, shared, 
     import subprocess
     import sys
 
-    args = ["eval", "--model", str(tiny_models["t5-tiny"]), "--benchmarks", "bbh", "--modes", "direct", "--limit", "3",
-            "--bbh-subtasks", "navigate,snarks", "--data-root", str(shared), "--max-input-length", "128", "-q"]
-    one = subprocess.run([sys.executable, "-m", "flankit.cli", *args, "--out", str(tmp_path / "one")],
-                         capture_output=True, text=True, timeout=300)
+    args = [
+        "eval",
+        "--model",
+        str(tiny_models["t5-tiny"]),
+        "--benchmarks",
+        "bbh",
+        "--modes",
+        "direct",
+        "--limit",
+        "3",
+        "--bbh-subtasks",
+        "navigate,snarks",
+        "--data-root",
+        str(shared),
+        "--max-input-length",
+        "128",
+        "-q",
+    ]
+    one = subprocess.run(
+        [sys.executable, "-m", "flankit.cli", *args, "--out", str(tmp_path / "one")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert one.returncode == 0, one.stderr[-2000:]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                          "-m", "flankit.cli", *args, "--out", str(tmp_path / "two")],
-                         capture_output=True, text=True, timeout=300, env=env)
+    two = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "flankit.cli",
+            *args,
+            "--out",
+            str(tmp_path / "two"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert two.returncode == 0, two.stderr[-2000:]
-    assert sorted(p.name for p in (tmp_path / "two").glob("cache-rank*.jsonl")) == ["cache-rank0.jsonl", "cache-rank1.jsonl"]
+    assert sorted(p.name for p in (tmp_path / "two").glob("cache-rank*.jsonl")) == [
+        "cache-rank0.jsonl",
+        "cache-rank1.jsonl",
+    ]
     r1 = json.loads((tmp_path / "one" / "results.json").read_text())
     r2 = json.loads((tmp_path / "two" / "results.json").read_text())
     assert r1["scores"] == r2["scores"]

@@ -23,9 +23,11 @@ from itertools import islice
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
+
 from flankit.config import to_dict
 from flankit.data.collections import CollectionSpec, load_collection
-from flankit.data.decontam import build_index
+from flankit.data.decontam import build_index, cache_root, task_key
 from flankit.data.features import fit_example, row_lengths, rows_to_arrays, token_pairs
 from flankit.data.mixtures import Mixture, Ref
 from flankit.data.packing import BestFitPacker
@@ -112,9 +114,17 @@ def load_mixture(cfg: DataConfig) -> tuple[Mixture, LoadReport]:
     if cfg.decontaminate.eval_paths:
         index = build_index(cfg.decontaminate.eval_paths, cfg.decontaminate.ngram)
         tasks = [t for _, ts in loaded for t in ts]
+        # Results are cached per task (keyed by the eval index and the task's source file).
+        paths = [cache_root() / f"kept-{task_key(index.key, t)}.npy" for t in tasks]
+        kept: list = [
+            np.load(p, allow_pickle=False).tolist() if p.exists() else None for p in paths
+        ]
+        todo = [i for i, k in enumerate(kept) if k is None]
         _STATE.update(index=index, tasks=tasks)
-        with _pool(cfg.num_proc) as pool:
-            kept = list(pool.imap(_decontaminate_one, range(len(tasks)), chunksize=8))
+        with _pool(cfg.num_proc if len(todo) > 1 else 1) as pool:
+            for i, keep in zip(todo, pool.imap(_decontaminate_one, todo, chunksize=8)):
+                kept[i] = keep
+                _save_array(paths[i], np.asarray(keep, dtype=np.int64))
         for task, keep in zip(tasks, kept):
             removed = len(task.examples) - len(keep)
             if removed:
@@ -127,6 +137,16 @@ def load_mixture(cfg: DataConfig) -> tuple[Mixture, LoadReport]:
         temperature=cfg.mixture.temperature,
     )
     return mix, report
+
+
+def _save_array(path: Path, array: np.ndarray) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npy")
+        np.save(tmp, array, allow_pickle=False)
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only cache only costs time
 
 
 # ---------------------------------------------------------------- batch stages (worker side)

@@ -171,6 +171,26 @@ def _json_texts(data) -> Iterator[str]:
                 yield from _json_texts(item)
 
 
+def cache_root(cache_dir: str | Path | None = None) -> Path:
+    return (
+        Path(cache_dir or os.environ.get("FLANKIT_CACHE", Path.home() / ".cache" / "flankit"))
+        / "decontam"
+    )
+
+
+def task_key(index_key: str, task: Task) -> str:
+    """Identifies one task's decontamination result: the eval index, the source file, the rows."""
+    source = task.meta.get("source", "")
+    stat = (
+        (os.path.getsize(source), os.path.getmtime(source))
+        if source and os.path.isfile(source)
+        else None
+    )
+    return hashlib.sha256(
+        repr([index_key, VERSION, task.name, source, stat, len(task.examples)]).encode()
+    ).hexdigest()[:24]
+
+
 def build_index(paths: list[str], n: int = 13, cache_dir: str | Path | None = None) -> NgramIndex:
     """An n-gram index over every evaluation text found under `paths`.
 
@@ -187,6 +207,7 @@ def build_index(paths: list[str], n: int = 13, cache_dir: str | Path | None = No
     )
     cached = cache / f"{key}.npy"
     index = NgramIndex(n)
+    index.key = key
     if cached.exists():
         index.hashes = np.load(cached, allow_pickle=False)
         return index
