@@ -181,14 +181,12 @@ def cache_root(cache_dir: str | Path | None = None) -> Path:
 def task_key(index_key: str, task: Task) -> str:
     """Identifies one task's decontamination result: the eval index, the source file, the rows."""
     source = task.meta.get("source", "")
-    stat = (
-        (os.path.getsize(source), os.path.getmtime(source))
-        if source and os.path.isfile(source)
-        else None
-    )
-    return hashlib.sha256(
-        repr([index_key, VERSION, task.name, source, stat, len(task.examples)]).encode()
-    ).hexdigest()[:24]
+    stat = None
+    if source and os.path.isfile(source):
+        stat = (os.path.getsize(source), os.path.getmtime(source))
+    ends = [task.examples[0].fields, task.examples[-1].fields] if task.examples else []
+    parts = [index_key, VERSION, task.name, source, stat, len(task.examples), ends]
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:24]
 
 
 def build_index(paths: list[str], n: int = 13, cache_dir: str | Path | None = None) -> NgramIndex:
