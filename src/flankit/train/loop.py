@@ -201,7 +201,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
     log = MetricsLog(out, cfg.log_to, to_dict(cfg), enabled=acc.is_main_process)
     bar = _bar(cfg.steps, step, progress and acc.is_main_process)
     rank, world = acc.process_index, acc.num_processes
-    t_last, tokens_since = time.perf_counter(), 0
+    t_last, tokens_since, shown_tps = time.perf_counter(), 0, 0.0
     if heldout and step == 0:
         log.write(
             {
@@ -266,9 +266,12 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
             record["target_tokens_per_s"] = tokens_since / max(now - t_last, 1e-9)
             t_last, tokens_since = now, 0
             log.write(record)
+        if "target_tokens_per_s" in record:
+            shown_tps = record["target_tokens_per_s"]
         bar.set_postfix(
             loss=f"{mean_loss:.3f}",
             lr=f"{record['lr']:.1e}",
+            tok_s=f"{shown_tps:,.0f}",
             **({"heldout": f"{record['heldout_loss']:.3f}"} if "heldout_loss" in record else {}),
         )
         bar.update(1)
