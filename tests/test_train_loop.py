@@ -175,3 +175,10 @@ def test_lora_decoder_and_tensorboard(tmp_path, tok_dir):
     model = AutoModelForCausalLM.from_pretrained(result["final"])
     assert not any("lora" in name for name, _ in model.named_parameters())  # merged on export
     assert list((tmp_path / "lora" / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_bf16_autocast_matches_fp32_closely(tmp_path, tok_dir):
+    _, fp32 = _cfg(tmp_path, tok_dir, "fp32", steps=2, dropout=0.0)
+    _, bf16 = _cfg(tmp_path, tok_dir, "bf16", steps=2, dropout=0.0, extra=["precision=bf16"])
+    a, b = train(fp32, progress=False), train(bf16, progress=False)
+    assert abs(a["loss"] - b["loss"]) / a["loss"] < 0.05
