@@ -217,10 +217,23 @@ def tokenize_batch(rows: list[dict]) -> list[tuple[list[int], list[int]]]:
     )
 
 
+def count_rows(rows: list[dict]) -> dict[str, Counter]:
+    """Per-task counts of formats, CoT, inversion and few-shot fallbacks in a batch of rows."""
+    per_task: dict[str, Counter] = defaultdict(Counter)
+    for row in rows:
+        c = per_task[row["task"]]
+        c["examples"] += 1
+        c[f"format:{row['format']}"] += 1
+        c["cot"] += row["cot"]
+        c["inverted"] += row["inverted"]
+        c["fewshot_fallback_zero_shot"] += row["format"].startswith("fs") and row["shots"] == 0
+    return per_task
+
+
 def _work(refs: list[tuple]):
     rows = render_batch(refs)
     tokens = tokenize_batch(rows) if _STATE.get("tokenizer") is not None else None
-    return rows, tokens
+    return rows, tokens, count_rows(rows)
 
 
 # ---------------------------------------------------------------- writers (main side)
@@ -404,19 +417,12 @@ def build(cfg: DataConfig, out: str | Path, *, progress: bool = True) -> dict:
     batches = _batches(refs, cfg.batch_size)
     bar = _progress(total, progress)
     with _pool(cfg.num_proc) as pool:
-        for rows, toks in pool.imap(_work, batches, chunksize=1):
+        for rows, toks, counts in pool.imap(_work, batches, chunksize=1):
             texts.add(rows)
             if tokens is not None:
                 tokens.add(toks)
-            for row in rows:
-                c = per_task[row["task"]]
-                c["examples"] += 1
-                c[f"format:{row['format']}"] += 1
-                c["cot"] += row["cot"]
-                c["inverted"] += row["inverted"]
-                c["fewshot_fallback_zero_shot"] += (
-                    row["format"].startswith("fs") and row["shots"] == 0
-                )
+            for task, c in counts.items():
+                per_task[task].update(c)
             bar.update(len(rows))
     bar.close()
     texts.close()
