@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 from flankit.config import load_config
@@ -29,44 +31,50 @@ def main() -> None:
     ap.add_argument("--num-proc", type=int, default=2)
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="flankit-bench-"))
+    n = f"mixture.num_examples={args.examples}"
 
-    # A tokenizer trained beforehand, so the timed build does not include training it.
-    base = load_config(
-        DataConfig,
-        args.config,
-        [f"mixture.num_examples={args.examples}", "features.tokenizer=null"],
+    # The texts, and a tokenizer trained on them beforehand (training it is not timed).
+    sample = build(
+        load_config(DataConfig, args.config, [n, "features.tokenizer=null"]),
+        work / "sample",
+        progress=False,
     )
-    sample = build(base, work / "sample", progress=False)
-    rows = [
-        json.loads(line) for p in sorted((work / "sample/data").glob("*.jsonl")) for line in open(p)
-    ]
+    with ExitStack() as stack:
+        files = [
+            stack.enter_context(open(p)) for p in sorted((work / "sample/data").glob("*.jsonl"))
+        ]
+        rows = [json.loads(line) for f in files for line in f]
     tok = train_tokenizer(
         (t for r in rows[:20000] for t in (r["inputs"], r["targets"])), 8000, work / "tok"
     )
 
     results = {}
-    for layout in ("encdec", "decoder"):
-        cfg = load_config(
-            DataConfig,
-            args.config,
-            [
-                f"mixture.num_examples={args.examples}",
-                f"features.tokenizer={work / 'tok'}",
-                f"features.layout={layout}",
-                f"num_proc={args.num_proc}",
-            ],
+    runs = (
+        ("cold", "encdec", work / "empty-cache"),
+        ("encdec", "encdec", None),
+        ("decoder", "decoder", None),
+    )
+    for name, layout, cache in runs:
+        over = [
+            n,
+            f"features.tokenizer={work / 'tok'}",
+            f"features.layout={layout}",
+            f"num_proc={args.num_proc}",
+        ]
+        if cache is not None:  # a first build: no cached evaluation index or decontamination
+            os.environ["FLANKIT_CACHE"] = str(cache)
+        results[name] = build(
+            load_config(DataConfig, args.config, over), work / name, progress=False
         )
-        results[layout] = build(cfg, work / layout, progress=False)
+        os.environ.pop("FLANKIT_CACHE", None)
 
-    texts_in = [r["inputs"] for r in rows]
-    texts_tgt = [r["targets"] for r in rows]
     t0 = time.perf_counter()
     for i in range(0, len(rows), 1000):
-        encode(tok, texts_in[i : i + 1000])
-        encode(tok, texts_tgt[i : i + 1000])
+        encode(tok, [r["inputs"] for r in rows[i : i + 1000]])
+        encode(tok, [r["targets"] for r in rows[i : i + 1000]])
     floor = time.perf_counter() - t0
 
-    enc, dec = results["encdec"], results["decoder"]
+    enc, dec, cold = results["encdec"], results["decoder"], results["cold"]
     te, td = enc["tokens"], dec["tokens"]
     print(
         f"mixture: {args.examples:,} examples from {len(enc['tasks'])} tasks "
@@ -77,14 +85,17 @@ def main() -> None:
     print(
         f"| tokenize alone (floor, fast tokenizer, batched) | {floor:.2f} | {args.examples / floor:,.0f} |"
     )
+    for label, r in (
+        ("encdec, first build (empty cache)", cold),
+        ("encdec, repeat build", enc),
+        ("decoder, repeat build", dec),
+    ):
+        print(
+            f"| flankit build, {label}, num_proc={args.num_proc} | {r['seconds']:.2f} | {r['examples_per_second']:,.0f} |"
+        )
     print(
-        f"| flankit build, encdec, num_proc={args.num_proc} | {enc['seconds']:.2f} | {enc['examples_per_second']:,.0f} |"
-    )
-    print(
-        f"| flankit build, decoder, num_proc={args.num_proc} | {dec['seconds']:.2f} | {dec['examples_per_second']:,.0f} |"
-    )
-    print(
-        f"pipeline / tokenize-alone ratio: encdec {enc['seconds'] / floor:.2f}x, decoder {dec['seconds'] / floor:.2f}x"
+        f"pipeline / tokenize-alone: encdec first build {cold['seconds'] / floor:.2f}x, "
+        f"repeat {enc['seconds'] / floor:.2f}x; decoder repeat {dec['seconds'] / floor:.2f}x"
     )
     print(
         f"packing efficiency encdec: inputs {te['efficiency_inputs']:.4f}, targets {te['efficiency_targets']:.4f} "
