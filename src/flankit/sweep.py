@@ -64,10 +64,11 @@ def run_config(cfg: SweepConfig, base_path: Path, run: Run) -> TrainConfig:
     for c in collections:
         if run.num_tasks is not None:
             c["max_tasks"] = run.num_tasks
-        if run.cot is not None:
-            c["cot"] = 1.0 if run.cot else 0.0
-            if not run.cot:
-                c["inversion"] = 0.0
+        if run.cot is False:  # no chain-of-thought renderings at all
+            c["cot"] = 0.0
+            c["inversion"] = 0.0
+        elif run.cot and not c.get("cot"):  # CoT data added beside direct data, as in the paper
+            c["cot"] = 0.5
         if run.rates is not None:
             if c["name"] not in run.rates:
                 raise FlankitError(
