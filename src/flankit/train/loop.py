@@ -21,6 +21,7 @@ from flankit.config import to_dict
 from flankit.data.build import DataConfig, load_mixture
 from flankit.data.collections import CollectionSpec, load_collection
 from flankit.data.mixtures import Mixture
+from flankit.data.sources import BadRows
 from flankit.errors import FlankitError
 from flankit.models import ModelSpec, apply_lora, build_model, check_vocab, load_pretrained
 from flankit.train.batches import PackedStream, pack_texts, render_refs
@@ -125,7 +126,8 @@ def _tokenizer_and_model(cfg: TrainConfig, mix: Mixture, out: Path, dtype):
 def _heldout_rows(cfg: TrainConfig, tok, family: str) -> list:
     if not cfg.heldout:
         return []
-    loaded = [(s, load_collection(s, cfg.data.data_root)) for s in cfg.heldout]
+    bad = BadRows(skip=cfg.data.skip_bad_rows)
+    loaded = [(s, load_collection(s, cfg.data.data_root, bad)) for s in cfg.heldout]
     mix = Mixture(loaded, seed=cfg.seed + 1)
     refs = [r for r, _ in zip(mix.every_example_once(), range(cfg.heldout_examples))]
     feats = replace(cfg.data.features, layout=family)
