@@ -1,7 +1,8 @@
 """Tokenizers: load one (hub id, local dir, `byt5`) or train a T5-style one on local text.
 
-A trained tokenizer is a SentencePiece-style unigram model with T5's special ids (pad 0, eos 1,
-unk 2) and 100 `<extra_id_N>` sentinels, saved as a Hugging Face fast tokenizer directory, so
+A trained tokenizer is a SentencePiece-style BPE model (deterministic: the same text always
+gives the same vocabulary) with T5's special ids (pad 0, eos 1, unk 2) and 100 `<extra_id_N>`
+sentinels, saved as a Hugging Face fast tokenizer directory, so
 random-init runs work offline and their checkpoints load with `AutoTokenizer.from_pretrained`.
 
 Example:
@@ -12,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import string
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -36,22 +38,24 @@ def load_tokenizer(name: str, *, trust_remote_code: bool = False):
 def train_tokenizer(
     texts: Iterable[str], vocab_size: int = 8000, out_dir: str | Path | None = None
 ):
-    """Train a T5-style unigram tokenizer on `texts`; save it to `out_dir` if given."""
+    """Train a T5-style (special ids, sentinels) BPE tokenizer on `texts`; save it to `out_dir` if given."""
     from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     specials = ["<pad>", "</s>", "<unk>"]
     sentinels = [f"<extra_id_{i}>" for i in range(100)]
-    tok = Tokenizer(models.Unigram())
+    # BPE, not unigram: the unigram trainer can pick a different vocabulary on identical input
+    # (hash-map order in its threads), which makes whole runs irreproducible.
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
     tok.normalizer = normalizers.Sequence(
         [normalizers.NFKC(), normalizers.Replace(Regex(" {2,}"), " ")]
     )
     tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
     tok.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
-    trainer = trainers.UnigramTrainer(
+    trainer = trainers.BpeTrainer(
         vocab_size=max(vocab_size - len(sentinels), len(specials) + 30),
         special_tokens=specials,
-        unk_token="<unk>",
+        initial_alphabet=list(string.printable),  # punctuation and newline, seen or not
         show_progress=False,
     )
     tok.train_from_iterator(texts, trainer=trainer)
