@@ -255,7 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     qs.add_argument(
         "--out", default="out/quickstart", help="output directory (default out/quickstart)"
     )
-    qs.add_argument("--steps", type=int, default=600, help="training steps (default 600)")
+    qs.add_argument("--steps", type=int, default=300, help="training steps (default 300)")
     qs.add_argument(
         "--data", help="a data config (YAML) to train on instead of the synthetic suite"
     )

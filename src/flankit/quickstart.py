@@ -88,7 +88,7 @@ def summarize(samples_path: Path) -> dict[str, float]:
 def run(
     out: str | Path = "out/quickstart",
     *,
-    steps: int = 600,
+    steps: int = 300,
     data: str | None = None,
     model: str | None = None,
     shape: str = "t5-tiny",
