@@ -159,7 +159,10 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
     bf16 = cfg.precision == "bf16" or (
         cfg.precision == "auto" and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     )
-    acc = Accelerator(mixed_precision="bf16" if bf16 else "no", cpu=not torch.cuda.is_available())
+    # bf16 through torch.autocast rather than Accelerator(mixed_precision=...): accelerate's state
+    # is a per-process singleton, and sweeps train several runs, with either precision, in one process.
+    acc = Accelerator(cpu=not torch.cuda.is_available())
+    autocast = _Autocast(acc.device.type, bf16)
     micro = _check(cfg, acc.num_processes)
     out = Path(cfg.out_dir)
     ckpt_dir = out / "checkpoints"
@@ -226,7 +229,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
             batch = {k: v[start : start + micro].to(acc.device) for k, v in local.items()}
             last = start + micro >= n_local
             ctx = acc.no_sync(module) if (world > 1 and not last) else _null()
-            with ctx, acc.autocast():
+            with ctx, autocast():
                 loss_sum, _ = module(batch)
                 # Normalise by the global batch's target tokens; DDP averages over processes.
                 loss = loss_sum * world / max(global_tokens, 1)
@@ -313,7 +316,13 @@ def _target_tokens(arrays, family: str) -> int:
 
 @torch.no_grad()
 def evaluate_loss(
-    module: LossModule, rows: list, stream: PackedStream, family: str, acc, batch: int = 8
+    module: LossModule,
+    rows: list,
+    stream: PackedStream,
+    family: str,
+    acc,
+    autocast=None,
+    batch: int = 8,
 ) -> float:
     """Mean token loss on fixed held-out rows (dropout off)."""
     module.eval()
@@ -321,12 +330,22 @@ def evaluate_loss(
     for i in range(0, len(rows), batch):
         arrays = stream.arrays(rows[i : i + batch])
         b = {k: torch.from_numpy(v).long().to(acc.device) for k, v in arrays.items()}
-        with acc.autocast():
+        with autocast() if autocast else _null():
             loss_sum, n = module(b)
         total += loss_sum.item()
         count += int(n)
     module.train()
     return total / max(count, 1)
+
+
+class _Autocast:
+    """bf16 autocast on the given device type, or nothing."""
+
+    def __init__(self, device_type: str, enabled: bool) -> None:
+        self.device_type, self.enabled = device_type, enabled
+
+    def __call__(self):
+        return torch.autocast(self.device_type, dtype=torch.bfloat16, enabled=self.enabled)
 
 
 class _null:
