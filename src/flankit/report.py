@@ -142,12 +142,8 @@ def quickstart_plots(summary: dict, metrics_path, out) -> list[str]:
     )
     ax.set_ylabel("exact match (%)")
     ax.set_title("Synthetic tasks before and after instruction finetuning")
-    ax.legend()
-    fig.tight_layout()
-    acc_png = out / "accuracy.png"
-    fig.savefig(acc_png, dpi=110)
-    plt.close(fig)
-    paths = [str(acc_png)]
+    paths: list[str] = []
+    _save(fig, ax, out / "accuracy.png", paths)
     rows = [json.loads(line) for line in open(metrics_path)] if Path(metrics_path).exists() else []
     if rows:
         fig, ax = plt.subplots(figsize=(7, 4))
@@ -158,12 +154,7 @@ def quickstart_plots(summary: dict, metrics_path, out) -> list[str]:
             ax.plot(*zip(*held), "o-", label="loss on unseen examples")
         ax.set_xlabel("step")
         ax.set_ylabel("token loss")
-        ax.legend()
-        fig.tight_layout()
-        curve = out / "training.png"
-        fig.savefig(curve, dpi=110)
-        plt.close(fig)
-        paths.append(str(curve))
+        _save(fig, ax, out / "training.png", paths)
     return paths
 
 
@@ -216,11 +207,7 @@ def sweep_plots(rows: list[dict], out) -> list[str]:
         ax.set_xlabel("number of finetuning tasks")
         ax.set_ylabel("held-out accuracy (%)")
         ax.set_title("Scaling the number of tasks (cf. the paper's Figure 4)")
-        ax.legend()
-        fig.tight_layout()
-        paths.append(str(out / "tasks.png"))
-        fig.savefig(paths[-1], dpi=110)
-        plt.close(fig)
+        _save(fig, ax, out / "tasks.png", paths)
         fig, ax = plt.subplots(figsize=(6.5, 4))
         for n in sorted({r["num_tasks"] for r in with_tasks}):
             pts = sorted(
@@ -231,11 +218,7 @@ def sweep_plots(rows: list[dict], out) -> list[str]:
         ax.set_xlabel("parameters")
         ax.set_ylabel("held-out accuracy (%)")
         ax.set_title("Scaling model size (cf. the paper's Figure 4)")
-        ax.legend()
-        fig.tight_layout()
-        paths.append(str(out / "params.png"))
-        fig.savefig(paths[-1], dpi=110)
-        plt.close(fig)
+        _save(fig, ax, out / "params.png", paths)
     ablation = [r for r in rows if r.get("cot") is not None]
     if {True, False} <= {r["cot"] for r in ablation}:
         fig, ax = plt.subplots(figsize=(6.5, 4))
@@ -252,9 +235,16 @@ def sweep_plots(rows: list[dict], out) -> list[str]:
         ax.set_xticks(range(len(groups)), [g.replace("_", "-").replace("/", "\n") for g in groups])
         ax.set_ylabel("accuracy (%)")
         ax.set_title("CoT ablation (cf. the paper's Figure 5)")
-        ax.legend()
-        fig.tight_layout()
-        paths.append(str(out / "cot_ablation.png"))
-        fig.savefig(paths[-1], dpi=110)
-        plt.close(fig)
+        _save(fig, ax, out / "cot_ablation.png", paths)
     return paths
+
+
+def _save(fig, ax, path: Path, paths: list[str]) -> None:
+    """Finish a figure: legend, layout, PNG file, and remember its path."""
+    import matplotlib.pyplot as plt
+
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    paths.append(str(path))
