@@ -182,3 +182,10 @@ def test_bf16_autocast_matches_fp32_closely(tmp_path, tok_dir):
     _, bf16 = _cfg(tmp_path, tok_dir, "bf16", steps=2, dropout=0.0, extra=["precision=bf16"])
     a, b = train(fp32, progress=False), train(bf16, progress=False)
     assert abs(a["loss"] - b["loss"]) / a["loss"] < 0.05
+
+
+def test_resuming_a_finished_run_exports_again(tmp_path, tok_dir):
+    path, cfg = _cfg(tmp_path, tok_dir, "fin", steps=2)
+    first = train(cfg, progress=False)
+    again = train(load_config(TrainConfig, path), resume=True, progress=False)
+    assert again["steps"] == 2 and again["loss"] == pytest.approx(first["loss"])

@@ -188,10 +188,15 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
     feats = replace(cfg.data.features, layout=family)
     optimizer = make_optimizer([p for p in model.parameters() if p.requires_grad], cfg.optim)
     stream_state, step, best = None, 0, {"loss": math.inf, "step": None}
+    record: dict = {"step": 0, "loss": math.nan}
     if resume:
         state = load_latest(ckpt_dir, model, optimizer)
         if state is not None:
             step, stream_state, best = state["step"], state["data"], state["best"]
+            record = {
+                "step": step,
+                "loss": state.get("loss", math.nan),
+            }  # if nothing is left to run
             acc.print(f"resumed from {state['checkpoint']} (step {step})")
     stream = PackedStream(mix, tok, feats, cfg.data.render, cfg.chunk_examples, state=stream_state)
     heldout = _heldout_rows(cfg, tok, family)
