@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -91,7 +92,7 @@ def make_optimizer(params, cfg: OptimConfig):
     return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
-def _tokenizer_and_model(cfg: TrainConfig, mix: Mixture, out: Path, dtype):
+def _tokenizer_and_model(cfg: TrainConfig, mix: Mixture, out: Path, dtype, acc):
     spec = cfg.model
     if spec.path:
         model, tok, family = load_pretrained(spec, dtype=dtype)
@@ -104,12 +105,13 @@ def _tokenizer_and_model(cfg: TrainConfig, mix: Mixture, out: Path, dtype):
     from flankit.tokenizer import load_tokenizer, train_tokenizer
 
     if spec.tokenizer in (None, "train"):
-        if (tok_dir / "tokenizer.json").exists():
-            tok = load_tokenizer(str(tok_dir))
-        else:
+        # The main process trains and saves it; the others wait and load the same files.
+        if acc.is_main_process and not (tok_dir / "tokenizer.json").exists():
             refs = [ref for ref, _ in zip(mix.stream(), range(min(20_000, 4 * cfg.chunk_examples)))]
             ins, tgts = render_refs(mix, refs, cfg.data.render)
-            tok = train_tokenizer(ins + tgts, cfg.tokenizer_vocab, tok_dir)
+            train_tokenizer(ins + tgts, cfg.tokenizer_vocab, tok_dir)
+        acc.wait_for_everyone()
+        tok = load_tokenizer(str(tok_dir))
     else:
         tok = load_tokenizer(spec.tokenizer)
     model, family = build_model(
@@ -173,8 +175,9 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
         )
     try:
         out.mkdir(parents=True, exist_ok=True)
-        (out / ".write_test").write_text("")
-        (out / ".write_test").unlink()
+        probe = out / f".write_test-{os.getpid()}"  # one per process: ranks must not race
+        probe.write_text("")
+        probe.unlink()
     except OSError as exc:
         raise FlankitError(
             f"output directory is not writable: {exc.strerror}", file=str(out)
@@ -182,7 +185,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
     set_seed(cfg.seed)
 
     mix, load_report = load_mixture(replace(cfg.data, num_proc=1))
-    model, tok, family = _tokenizer_and_model(cfg, mix, out, None)
+    model, tok, family = _tokenizer_and_model(cfg, mix, out, None, acc)
     if cfg.model.lora is not None:
         model = apply_lora(model, cfg.model.lora, family)
     feats = replace(cfg.data.features, layout=family)
@@ -207,7 +210,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
     )
     module = LossModule(model, family)
     module, optimizer = acc.prepare(module, optimizer)
-    (out / "config.json").write_text(json.dumps(to_dict(cfg), indent=1))
+    if acc.is_main_process:
+        (out / "config.json").write_text(json.dumps(to_dict(cfg), indent=1))
     log = MetricsLog(out, cfg.log_to, to_dict(cfg), enabled=acc.is_main_process)
     bar = _bar(cfg.steps, step, progress and acc.is_main_process)
     rank, world = acc.process_index, acc.num_processes
