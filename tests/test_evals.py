@@ -437,8 +437,9 @@ def test_score_rules():
     assert score(it, "First ... So the answer is 18.")[1]
 
 
-def test_two_process_eval_merges_to_the_single_process_result(tmp_path, shared, tiny_models):
-    import os
+def test_two_process_eval_merges_to_the_single_process_result(
+    tmp_path, shared, tiny_models, torchrun
+):
     import subprocess
     import sys
 
@@ -467,26 +468,7 @@ def test_two_process_eval_merges_to_the_single_process_result(tmp_path, shared, 
         timeout=300,
     )
     assert one.returncode == 0, one.stderr[-2000:]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    two = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--standalone",
-            "--nproc_per_node",
-            "2",
-            "-m",
-            "flankit.cli",
-            *args,
-            "--out",
-            str(tmp_path / "two"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-    )
+    two = torchrun(*args, "--out", str(tmp_path / "two"))
     assert two.returncode == 0, two.stderr[-2000:]
     assert sorted(p.name for p in (tmp_path / "two").glob("cache-rank*.jsonl")) == [
         "cache-rank0.jsonl",

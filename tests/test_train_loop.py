@@ -125,25 +125,10 @@ def test_bad_config_values(tmp_path, tok_dir):
         _cfg(tmp_path, tok_dir, "bad3", extra=["optim.learning_rate=1"])
 
 
-def test_two_processes_match_one_with_the_same_global_batch(tmp_path, tok_dir):
+def test_two_processes_match_one_with_the_same_global_batch(tmp_path, tok_dir, torchrun):
     path, one = _cfg(tmp_path, tok_dir, "one", steps=3, dropout=0.0)
     train(one, progress=False)
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node",
-        "2",
-        "-m",
-        "flankit.cli",
-        "train",
-        str(path),
-        f"out_dir={tmp_path / 'two'}",
-        "-q",
-    ]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    done = torchrun("train", str(path), f"out_dir={tmp_path / 'two'}", "-q")
     assert done.returncode == 0, done.stderr[-2000:]
     assert "on 2 process(es)" in done.stdout
     wa, wb = _weights(tmp_path / "one"), _weights(tmp_path / "two")

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections import defaultdict
 from dataclasses import replace
 from pathlib import Path
 
@@ -76,13 +75,13 @@ def _untrained_lm(cfg: TrainConfig, out: Path):
 
 def summarize(samples_path: Path) -> dict[str, float]:
     """Accuracy by held-in/held-out x zs/fs x direct/cot from a samples.jsonl."""
-    acc: dict[str, list[bool]] = defaultdict(list)
-    for line in open(samples_path, encoding="utf-8"):
-        s = json.loads(line)
+    from flankit.evals.metrics import grouped_accuracy
+
+    def keys(s: dict) -> list[str]:
         split, _, shot = s["subtask"].split("/")
-        acc[f"{split} {shot} {s['mode']}"].append(s["correct"])
-        acc[f"{split} all"].append(s["correct"])
-    return {k: 100.0 * sum(v) / len(v) for k, v in sorted(acc.items())}
+        return [f"{split} {shot} {s['mode']}", f"{split} all"]
+
+    return grouped_accuracy(samples_path, keys)
 
 
 def run(
@@ -114,14 +113,9 @@ def run(
     )
     say("[2/3] evaluating the untrained and the trained model on held-in and held-out families")
     before = evaluate(_untrained_lm(cfg, out), ev_cfg, out / "eval_untrained", progress=progress)
-    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
-
     final = Path(result["final"])
-    config = json.loads((final / "config.json").read_text())
-    auto = AutoModelForSeq2SeqLM if config.get("is_encoder_decoder") else AutoModelForCausalLM
-    trained = HFLM(
-        auto.from_pretrained(final),
-        AutoTokenizer.from_pretrained(final),
+    trained = HFLM.load(
+        ModelSpec(path=str(final)),
         name="trained",
         max_input_length=512,
         batch_size=32,

@@ -149,13 +149,13 @@ def collect(folders: list[Path]) -> list[dict]:
 
 def split_scores(samples: Path) -> dict[str, float]:
     """Accuracy on held-in and held-out families, by prompting mode."""
-    acc: dict[str, list[bool]] = {}
-    for line in open(samples, encoding="utf-8"):
-        s = json.loads(line)
+    from flankit.evals.metrics import grouped_accuracy
+
+    def keys(s: dict) -> list[str]:
         split = s["subtask"].split("/")[0]
-        acc.setdefault(f"{split}/{s['mode']}", []).append(s["correct"])
-        acc.setdefault(f"{split}/all", []).append(s["correct"])
-    return {k: 100.0 * sum(v) / len(v) for k, v in sorted(acc.items())}
+        return [f"{split}/{s['mode']}", f"{split}/all"]
+
+    return grouped_accuracy(samples, keys)
 
 
 def write_report(rows: list[dict], out: Path) -> None:

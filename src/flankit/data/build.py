@@ -34,6 +34,7 @@ from flankit.data.packing import BestFitPacker
 from flankit.data.sources import BadRows
 from flankit.data.tasks import Task, Variant, render_example
 from flankit.errors import FlankitError
+from flankit.outputs import writable_dir
 
 
 @dataclass(frozen=True)
@@ -397,16 +398,7 @@ def _prepare_tokenizer(cfg: DataConfig, mix: Mixture, out: Path):
 def build(cfg: DataConfig, out: str | Path, *, progress: bool = True) -> dict:
     """Build the mixture described by `cfg` into `out`; return the stats (also in stats.json)."""
     t0 = time.perf_counter()
-    out = Path(out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write_test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as exc:
-        raise FlankitError(
-            f"output directory is not writable: {exc.strerror}", file=str(out)
-        ) from exc
+    out = writable_dir(out)
     mix, load = load_mixture(cfg)
     tokenizer = _prepare_tokenizer(cfg, mix, out)
     refs, total, stream = _refs(mix, cfg.mixture.num_examples)

@@ -74,13 +74,14 @@ class HFLM:
 
     @classmethod
     def load(cls, spec: ModelSpec, **kw) -> HFLM:
-        dtype = (
-            torch.bfloat16 if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else None
+        """Load a pretrained model; bf16 where it will run on a GPU that supports it."""
+        on_cuda = (kw.get("device") or ("cuda" if torch.cuda.is_available() else "cpu")).startswith(
+            "cuda"
         )
+        dtype = torch.bfloat16 if on_cuda and torch.cuda.is_bf16_supported() else None
         model, tok, _ = load_pretrained(spec, dtype=dtype)
-        return cls(
-            model, tok, name=spec.path + (f"/{spec.gguf_file}" if spec.gguf_file else ""), **kw
-        )
+        kw.setdefault("name", spec.path + (f"/{spec.gguf_file}" if spec.gguf_file else ""))
+        return cls(model, tok, **kw)
 
     def _encode(self, text: str, limit: int) -> list[int]:
         ids = self.tok(text, add_special_tokens=self.family == "encdec")["input_ids"]

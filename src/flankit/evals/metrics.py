@@ -71,3 +71,16 @@ def normalized_average(scores: dict) -> dict:
         "partial_average": sum(have) / len(have) if have else None,
         "complete": len(have) == len(SIX),
     }
+
+
+def grouped_accuracy(samples_path, keys) -> dict[str, float]:
+    """Accuracy (%) per group from a samples.jsonl; `keys(sample)` names the groups a sample is in."""
+    import json
+
+    acc: dict[str, list[bool]] = defaultdict(list)
+    with open(samples_path, encoding="utf-8") as f:
+        for line in f:
+            s = json.loads(line)
+            for key in keys(s):
+                acc[key].append(s["correct"])
+    return {k: 100.0 * sum(v) / len(v) for k, v in sorted(acc.items())}

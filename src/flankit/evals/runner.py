@@ -136,15 +136,7 @@ class Cache:
 
     def __init__(self, path: Path, model: str) -> None:
         self.path, self.model = path, model
-        self.done: dict[str, object] = {}
-        if path.exists():
-            with open(path, encoding="utf-8") as f:
-                for line in f:
-                    try:
-                        row = json.loads(line)
-                        self.done[row["key"]] = row["value"]
-                    except (json.JSONDecodeError, KeyError):
-                        continue  # a line cut by a crash: recomputed
+        self.done: dict[str, object] = read_cache(path) if path.exists() else {}
         self._f = open(path, "a", encoding="utf-8")
 
     def key(self, *parts) -> str:
@@ -242,15 +234,22 @@ def evaluate(
 
 def merge_caches(out: Path) -> dict:
     """Read every shard's cache into one table (for multi-process runs)."""
-    done = {}
+    done: dict[str, object] = {}
     for path in sorted(Path(out).glob("cache*.jsonl")):
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                try:
-                    row = json.loads(line)
-                    done[row["key"]] = row["value"]
-                except (json.JSONDecodeError, KeyError):
-                    continue
+        done.update(read_cache(path))
+    return done
+
+
+def read_cache(path: Path) -> dict[str, object]:
+    """The finished requests in one cache file; a line cut by a crash is skipped (recomputed)."""
+    done: dict[str, object] = {}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            try:
+                row = json.loads(line)
+                done[row["key"]] = row["value"]
+            except (json.JSONDecodeError, KeyError):
+                continue
     return done
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -25,6 +24,7 @@ from flankit.data.mixtures import Mixture
 from flankit.data.sources import BadRows
 from flankit.errors import FlankitError
 from flankit.models import ModelSpec, apply_lora, build_model, check_vocab, load_pretrained
+from flankit.outputs import writable_dir
 from flankit.train.batches import PackedStream, pack_texts, render_refs
 from flankit.train.checkpoint import list_checkpoints, load_latest, save_checkpoint
 from flankit.train.export import export_model
@@ -173,15 +173,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
             f"{out} already holds checkpoints",
             hint="pass --resume to continue, or choose another out_dir",
         )
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / f".write_test-{os.getpid()}"  # one per process: ranks must not race
-        probe.write_text("")
-        probe.unlink()
-    except OSError as exc:
-        raise FlankitError(
-            f"output directory is not writable: {exc.strerror}", file=str(out)
-        ) from exc
+    writable_dir(out)
     set_seed(cfg.seed)
 
     mix, load_report = load_mixture(replace(cfg.data, num_proc=1))
