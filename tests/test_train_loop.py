@@ -128,7 +128,7 @@ def test_bad_config_values(tmp_path, tok_dir):
 def test_two_processes_match_one_with_the_same_global_batch(tmp_path, tok_dir, torchrun):
     path, one = _cfg(tmp_path, tok_dir, "one", steps=3, dropout=0.0)
     train(one, progress=False)
-    done = torchrun("train", str(path), f"out_dir={tmp_path / 'two'}", "-q")
+    done = torchrun("train", str(path), f"out_dir={tmp_path / 'two'}", "-q", launcher="accelerate")
     assert done.returncode == 0, done.stderr[-2000:]
     assert "on 2 process(es)" in done.stdout
     wa, wb = _weights(tmp_path / "one"), _weights(tmp_path / "two")
@@ -174,3 +174,50 @@ def test_resuming_a_finished_run_exports_again(tmp_path, tok_dir):
     first = train(cfg, progress=False)
     again = train(load_config(TrainConfig, path), resume=True, progress=False)
     assert again["steps"] == 2 and again["loss"] == pytest.approx(first["loss"])
+
+
+def test_quick_evaluation_suite_during_training(tmp_path, tok_dir):
+    import json
+
+    _, cfg = _cfg(
+        tmp_path,
+        tok_dir,
+        "suite",
+        steps=2,
+        extra=[
+            "eval_every=1",
+            "eval_suite.benchmarks=[synthetic]",
+            "eval_suite.modes=[direct]",
+            "eval_suite.synthetic_limit=2",
+        ],
+    )
+    train(cfg, progress=False)
+    rows = [json.loads(line) for line in open(tmp_path / "suite" / "metrics.jsonl")]
+    scored = [r for r in rows if "eval/synthetic/direct" in r]
+    assert [r["step"] for r in scored] == [1, 2]
+    assert all(0.0 <= r["eval/synthetic/direct"] <= 100.0 for r in scored)
+    results = tmp_path / "suite" / "evals" / "step-0000002" / "results.json"
+    assert json.loads(results.read_text())["scores"]["synthetic/direct"]["n"] > 0
+
+
+def test_deepspeed_requirements_are_checked_before_training():
+    from types import SimpleNamespace as NS
+
+    from flankit.train.loop import _check_deepspeed
+
+    acc = NS(
+        num_processes=2, state=NS(deepspeed_plugin=NS(deepspeed_config={"gradient_clipping": 1.0}))
+    )
+    ok = load_config(TrainConfig, None, ["optim.name=adamw", "batch_size=8"])
+    _check_deepspeed(ok, acc, micro=4, resume=False)
+    with pytest.raises(FlankitError, match="Adafactor cannot run under DeepSpeed"):
+        _check_deepspeed(load_config(TrainConfig, None, ["batch_size=8"]), acc, 4, False)
+    with pytest.raises(FlankitError, match="one micro-batch per step"):
+        _check_deepspeed(ok, acc, micro=2, resume=False)
+    with pytest.raises(FlankitError, match="clips gradients at 1.0, the config asks for 0.5"):
+        clip = load_config(
+            TrainConfig, None, ["optim.name=adamw", "batch_size=8", "optim.clip=0.5"]
+        )
+        _check_deepspeed(clip, acc, micro=4, resume=False)
+    with pytest.raises(FlankitError, match="resuming under DeepSpeed"):
+        _check_deepspeed(ok, acc, micro=4, resume=True)

@@ -145,16 +145,27 @@ def _eval(args: argparse.Namespace) -> int:
         tydiqa_dev=args.tydiqa_dev,
         data_root=args.data_root,
         batch_size=args.batch_size,
+        max_new_tokens=args.max_new_tokens,
         mmlu_subjects=args.mmlu_subjects.split(",") if args.mmlu_subjects else None,
         bbh_subtasks=args.bbh_subtasks.split(",") if args.bbh_subtasks else None,
         mgsm_langs=args.mgsm_langs.split(",") if args.mgsm_langs else None,
     )
     build_items(cfg)  # fail on bad data before loading the model
-    lm = HFLM.load(
-        _model_spec(args.model, args.gguf_file, args.trust_remote_code),
-        max_input_length=args.max_input_length,
-        batch_size=args.batch_size,
-    )
+    if args.backend == "vllm":
+        from flankit.evals.vllm_lm import VLLMLM
+
+        lm = VLLMLM(
+            args.model,
+            max_input_length=args.max_input_length,
+            tensor_parallel_size=args.tensor_parallel_size,
+            trust_remote_code=args.trust_remote_code,
+        )
+    else:
+        lm = HFLM.load(
+            _model_spec(args.model, args.gguf_file, args.trust_remote_code),
+            max_input_length=args.max_input_length,
+            batch_size=args.batch_size,
+        )
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1:
         import torch.distributed as dist
@@ -357,6 +368,20 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--tydiqa-dev", help="TyDiQA-GoldP dev set: SQuAD JSON path, or 'hub'")
     ev.add_argument("--max-input-length", type=int, help="prompt tokens kept (T5 default 2048)")
     ev.add_argument("--batch-size", type=int, default=8)
+    ev.add_argument(
+        "--backend",
+        default="hf",
+        choices=["hf", "vllm"],
+        help="hf: transformers (both families); vllm: a vLLM engine (decoder models, GPU)",
+    )
+    ev.add_argument(
+        "--tensor-parallel-size", type=int, default=1, help="GPUs per model (vllm backend)"
+    )
+    ev.add_argument(
+        "--max-new-tokens",
+        type=int,
+        help="cap on generated tokens per item (default: per benchmark)",
+    )
     ev.add_argument(
         "--out", required=True, help="output directory (results.json, samples.jsonl, report.md)"
     )

@@ -4,15 +4,22 @@
 (greedy or sampled, cut at stop strings). `HFLM` serves encoder-decoder (T5) and decoder-only
 (Llama, SmolLM) models: requests are batched longest first, decoder prompts are left-padded, and
 prompts longer than `max_input_length` are cut from the left and counted, never silently.
+
+Few-shot prompts of one subtask share a long head (the exemplars). For decoder models `HFLM`
+computes the keys and values of a shared head once and reuses them for every request that
+starts with it (`share_prefix`), and their generation (`decode.py`) lets each sequence leave the
+batch when it stops. Encoder-decoder generation uses `generate` with stop strings.
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Protocol
 
 import torch
 
+from flankit.evals.decode import decode
 from flankit.models import ModelSpec, family_of, load_pretrained
 
 
@@ -43,6 +50,37 @@ def cut_at_stop(text: str, stops: tuple[str, ...]) -> str:
     return text[:cut]
 
 
+def _common_length(a: list[int], b: list[int], upto: int) -> int:
+    n = min(len(a), len(b), upto)
+    for i in range(n):
+        if a[i] != b[i]:
+            return i
+    return n
+
+
+def prefix_groups(
+    seqs: list[list[int]], keep: list[int], min_prefix: int
+) -> list[tuple[int, list[int]]]:
+    """Requests that share a token prefix of at least `min_prefix` tokens, as (prefix length, members).
+
+    Request i keeps at least `keep[i]` tokens after the prefix. Requests that share nothing long
+    come as groups with prefix length 0.
+    """
+    order = sorted(range(len(seqs)), key=lambda i: seqs[i])
+    groups: list[tuple[int, list[int]]] = []
+    for i in order:
+        if groups:
+            length, members = groups[-1]
+            head = members[0]
+            bound = min(len(seqs[i]) - keep[i], length or len(seqs[head]) - keep[head])
+            common = _common_length(seqs[head], seqs[i], bound)
+            if common >= min_prefix:
+                groups[-1] = (common, members + [i])
+                continue
+        groups.append((0, [i]))
+    return groups
+
+
 class HFLM:
     """A transformers model behind the `LM` interface."""
 
@@ -55,6 +93,8 @@ class HFLM:
         max_input_length: int | None = None,
         batch_size: int = 8,
         device: str | None = None,
+        share_prefix: bool = True,
+        min_prefix: int = 64,
     ) -> None:
         self.model, self.tok, self.name = model.eval(), tokenizer, name
         self.family = family_of(model)
@@ -68,6 +108,9 @@ class HFLM:
             )
         self.max_input_length = max_input_length
         self.batch_size = batch_size
+        # Encoder attention is bidirectional, so only decoder models can reuse a prefix.
+        self.share_prefix = share_prefix and self.family == "decoder"
+        self.min_prefix = min_prefix
         self.truncated = 0
         if self.tok.pad_token_id is None:
             self.tok.pad_token = self.tok.eos_token
@@ -90,18 +133,36 @@ class HFLM:
             ids = ids[-limit:]  # keep the end: the question being asked
         return ids
 
-    def _batches(self, n: int, lengths: list[int]):
-        order = sorted(range(n), key=lambda i: -lengths[i])
-        for s in range(0, n, self.batch_size):
+    def _batches(self, idx: list[int], lengths: list[int]):
+        order = sorted(idx, key=lambda i: -lengths[i])
+        for s in range(0, len(order), self.batch_size):
             yield order[s : s + self.batch_size]
+
+    def _groups(self, seqs: list[list[int]], keep: list[int]) -> list[tuple[int, list[int]]]:
+        if not self.share_prefix:
+            return [(0, list(range(len(seqs))))]
+        return prefix_groups(seqs, keep, self.min_prefix)
+
+    def _prefix_cache(self, prefix: list[int]):
+        """The keys and values of a shared prefix (one sequence)."""
+        ids = torch.tensor([prefix], device=self.device)
+        return self.model(input_ids=ids, use_cache=True).past_key_values
+
+    @staticmethod
+    def _repeat(cache, n: int):
+        c = copy.deepcopy(cache)
+        c.batch_repeat_interleave(n)
+        return c
 
     @torch.no_grad()
     def loglikelihood(self, requests: list[tuple[str, str]]) -> list[float]:
         out = [0.0] * len(requests)
         ctx = [self._encode(c, self.max_input_length) for c, _ in requests]
         cont = [self.tok(x, add_special_tokens=False)["input_ids"] for _, x in requests]
-        for idx in self._batches(len(requests), [len(c) + len(x) for c, x in zip(ctx, cont)]):
-            if self.family == "encdec":
+        if self.family == "encdec":
+            for idx in self._batches(
+                list(range(len(requests))), [len(c) + len(x) for c, x in zip(ctx, cont)]
+            ):
                 enc = self._pad([ctx[i] for i in idx], left=False)
                 labels = self._pad([cont[i] for i in idx], left=False, value=-100)
                 logits = self.model(
@@ -114,18 +175,36 @@ class HFLM:
                 picked = logp.gather(-1, tgt.clamp(min=0).unsqueeze(-1)).squeeze(-1) * (tgt != -100)
                 for j, i in enumerate(idx):
                     out[i] = picked[j].sum().item()
-            else:
-                seqs = [(ctx[i] + cont[i])[-self.max_input_length :] for i in idx]
-                batch = self._pad(seqs, left=False)
-                logits = self.model(
-                    input_ids=batch["ids"], attention_mask=batch["mask"], use_cache=False
-                ).logits
-                logp = torch.log_softmax(logits[:, :-1].float(), -1)
-                nxt = batch["ids"][:, 1:]
-                tok_lp = logp.gather(-1, nxt.unsqueeze(-1)).squeeze(-1)
+            return out
+        seqs = [(c + x)[-self.max_input_length :] for c, x in zip(ctx, cont)]
+        n_cont = [min(len(x), len(s) - 1) for x, s in zip(cont, seqs)]
+        lengths = [len(s) for s in seqs]
+        for plen, members in self._groups(seqs, [n + 1 for n in n_cont]):
+            cache = None
+            if plen:
+                cache = self._prefix_cache(seqs[members[0]][:plen])
+            for idx in self._batches(members, lengths):
+                batch = self._pad([seqs[i][plen:] for i in idx], left=False)
+                kwargs = {"use_cache": cache is not None}
+                mask = batch["mask"]
+                if cache is not None:
+                    ones = torch.ones(len(idx), plen, dtype=mask.dtype, device=self.device)
+                    mask = torch.cat([ones, mask], 1)
+                    width = batch["ids"].shape[1]
+                    positions = torch.arange(plen, plen + width, device=self.device)
+                    kwargs.update(
+                        past_key_values=self._repeat(cache, len(idx)),
+                        position_ids=positions.expand(len(idx), -1),
+                    )
+                logits = self.model(input_ids=batch["ids"], attention_mask=mask, **kwargs).logits
                 for j, i in enumerate(idx):
-                    n_cont, n_seq = len(cont[i]), len(seqs[j])
-                    out[i] = tok_lp[j, n_seq - 1 - n_cont : n_seq - 1].sum().item()
+                    # Logits at suffix position p predict token p + 1; every group leaves at
+                    # least one context token in the suffix, so the first continuation token
+                    # is predicted inside it.
+                    end = len(seqs[i]) - plen - 1
+                    lp = torch.log_softmax(logits[j, end - n_cont[i] : end].float(), -1)
+                    tgt = torch.tensor(seqs[i][len(seqs[i]) - n_cont[i] :], device=self.device)
+                    out[i] = lp.gather(-1, tgt[:, None]).sum().item()
         return out
 
     def _pad(
@@ -148,24 +227,46 @@ class HFLM:
     def generate(self, requests: list[GenRequest]) -> list[str]:
         out = [""] * len(requests)
         ids = [self._encode(r.prompt, self.max_input_length) for r in requests]
-        for idx in self._batches(len(requests), [len(i) for i in ids]):
-            first = requests[idx[0]]
-            batch = self._pad([ids[i] for i in idx], left=self.family == "decoder")
-            kwargs = {
-                "max_new_tokens": max(requests[i].max_new_tokens for i in idx),
-                "pad_token_id": self.tok.pad_token_id,
-            }
-            if first.temperature > 0:
-                torch.manual_seed(first.seed)
-                kwargs.update(do_sample=True, temperature=first.temperature, top_k=0)
-            else:
-                kwargs.update(do_sample=False)
-            gen = self.model.generate(
-                input_ids=batch["ids"], attention_mask=batch["mask"], **kwargs
-            )
-            if self.family == "decoder":
-                gen = gen[:, batch["ids"].shape[1] :]
-            for j, i in enumerate(idx):
-                text = self.tok.decode(gen[j], skip_special_tokens=True)
-                out[i] = cut_at_stop(text, requests[i].stop).strip()
+        lengths = [len(i) for i in ids]
+        for plen, members in self._groups(ids, [1] * len(ids)):
+            cache = None
+            if plen:
+                cache = self._prefix_cache(ids[members[0]][:plen])
+            for idx in self._batches(members, lengths):
+                reqs = [requests[i] for i in idx]
+                batch = self._pad([ids[i][plen:] for i in idx], left=self.family == "decoder")
+                input_ids, mask = batch["ids"], batch["mask"]
+                if self.family == "encdec":
+                    gen = self.model.generate(
+                        input_ids=input_ids, attention_mask=mask, **self._gen_kwargs(reqs)
+                    )
+                else:
+                    if cache is not None:
+                        # [shared prefix][padding][suffix]: positions follow the mask, so
+                        # every suffix continues right after the prefix.
+                        head = torch.tensor(ids[idx[0]][:plen], device=self.device)
+                        head = head.expand(len(idx), -1)
+                        input_ids = torch.cat([head, input_ids], 1)
+                        mask = torch.cat([torch.ones_like(head), mask], 1)
+                    gen = decode(self.model, self.tok, input_ids, mask, reqs, prefix=cache)
+                for j, i in enumerate(idx):
+                    text = self.tok.decode(gen[j], skip_special_tokens=True)
+                    out[i] = cut_at_stop(text, requests[i].stop).strip()
         return out
+
+    def _gen_kwargs(self, reqs: list[GenRequest]) -> dict:
+        first = reqs[0]
+        kwargs: dict = {
+            "max_new_tokens": max(r.max_new_tokens for r in reqs),
+            "pad_token_id": self.tok.pad_token_id,
+        }
+        stops = sorted({s for r in reqs for s in r.stop})
+        if stops:
+            # Each sequence stops at its first stop string; the batch ends when all have.
+            kwargs.update(stop_strings=stops, tokenizer=self.tok)
+        if first.temperature > 0:
+            torch.manual_seed(first.seed)
+            kwargs.update(do_sample=True, temperature=first.temperature, top_k=0)
+        else:
+            kwargs.update(do_sample=False)
+        return kwargs

@@ -13,7 +13,7 @@ import json
 import os
 import platform
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from flankit.config import to_dict
@@ -40,6 +40,7 @@ class EvalConfig:
     data_root: str | None = None
     synthetic_limit: int = 20
     batch_size: int = 8
+    max_new_tokens: int | None = None  # cap on every item's generation length (quick runs)
 
 
 def build_items(cfg: EvalConfig) -> tuple[list[Item], dict[str, str]]:
@@ -84,6 +85,10 @@ def build_items(cfg: EvalConfig) -> tuple[list[Item], dict[str, str]]:
             raise FlankitError(
                 f"unknown benchmark {bench!r}; choose from mmlu, bbh, tydiqa, mgsm, synthetic"
             )
+    if cfg.max_new_tokens is not None:
+        items = [
+            replace(it, max_new_tokens=min(it.max_new_tokens, cfg.max_new_tokens)) for it in items
+        ]
     return items, skipped
 
 

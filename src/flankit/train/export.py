@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from flankit.config import to_dict
+from flankit.train import flex
 
 
 def export_model(model, tokenizer, folder: Path, cfg, record: dict, load_report=None) -> Path:
@@ -18,7 +19,12 @@ def export_model(model, tokenizer, folder: Path, cfg, record: dict, load_report=
         import copy
 
         model = copy.deepcopy(model).merge_and_unload()
+    flex_was_on = flex.is_flex(model)
+    if flex_was_on:  # the exported config names an attention every user has
+        model.set_attn_implementation("sdpa")
     model.save_pretrained(folder, safe_serialization=True)
+    if flex_was_on:
+        flex.use_flex(model)
     tokenizer.save_pretrained(folder)
     gen = GenerationConfig(
         decoder_start_token_id=getattr(model.config, "decoder_start_token_id", None),

@@ -23,11 +23,13 @@ from flankit.data.collections import CollectionSpec, load_collection
 from flankit.data.mixtures import Mixture
 from flankit.data.sources import BadRows
 from flankit.errors import FlankitError
+from flankit.evals.runner import EvalConfig
 from flankit.models import ModelSpec, apply_lora, build_model, check_vocab, load_pretrained
 from flankit.outputs import writable_dir
 from flankit.train.batches import PackedStream, pack_texts, render_refs
 from flankit.train.checkpoint import list_checkpoints, load_latest, save_checkpoint
 from flankit.train.export import export_model
+from flankit.train.flex import use_flex
 from flankit.train.metrics_log import MetricsLog
 from flankit.train.step import batch_loss
 
@@ -52,6 +54,7 @@ class TrainConfig:
     batch_size: int = 64  # packed rows per optimizer step, over all processes
     micro_batch_size: int | None = None  # rows per forward pass; None = the whole local batch
     precision: Literal["auto", "fp32", "bf16"] = "auto"
+    attention: Literal["sdpa", "flex"] = "sdpa"  # flex: FlexAttention block masks (GPU)
     seed: int = 0
     out_dir: str = "runs/flankit"
     save_every: int = 500
@@ -59,6 +62,7 @@ class TrainConfig:
     eval_every: int = 200
     heldout: list[CollectionSpec] = field(default_factory=list)  # tasks for held-out loss
     heldout_examples: int = 256
+    eval_suite: EvalConfig | None = None  # a quick evaluation-suite run at every eval_every
     log_every: int = 10
     chunk_examples: int = 2048
     tokenizer_vocab: int = 8000  # when the tokenizer is trained on the mixture
@@ -153,6 +157,42 @@ def _check(cfg: TrainConfig, world: int) -> int:
     return micro
 
 
+def _check_deepspeed(cfg: TrainConfig, acc, micro: int, resume: bool) -> None:
+    """Check what the loop needs from DeepSpeed ZeRO (configs/accelerate/deepspeed_zero2_8gpu.yaml)
+    and tell DeepSpeed the per-process batch (it has no dataloader to read it from)."""
+    if cfg.optim.name == "adafactor":
+        raise FlankitError(
+            "Adafactor cannot run under DeepSpeed ZeRO: ZeRO flattens parameters into 1-D "
+            "partitions, which removes Adafactor's factored second moments",
+            field="optim.name",
+            hint="use optim.name=adamw with DeepSpeed, or FSDP2 (configs/accelerate/fsdp_8gpu.yaml)",
+        )
+    if micro != cfg.batch_size // acc.num_processes:
+        raise FlankitError(
+            "DeepSpeed steps the optimizer inside each backward pass, so each process takes one "
+            "micro-batch per step",
+            field="micro_batch_size",
+            hint=f"set micro_batch_size to {cfg.batch_size // acc.num_processes} (or null)",
+        )
+    ds_config = acc.state.deepspeed_plugin.deepspeed_config
+    ds_config["train_micro_batch_size_per_gpu"] = micro  # rows per process per step
+    ds_config["train_batch_size"] = cfg.batch_size
+    clip = ds_config.get("gradient_clipping", 0.0)
+    if float(clip or 0.0) != float(cfg.optim.clip or 0.0):
+        raise FlankitError(
+            f"DeepSpeed clips gradients at {clip}, the config asks for {cfg.optim.clip}",
+            field="optim.clip",
+            hint="make optim.clip and the accelerate config's gradient_clipping agree",
+        )
+    if resume:
+        raise FlankitError(
+            "resuming under DeepSpeed ZeRO is not supported: each process holds only its part "
+            "of the optimizer state, and flankit's checkpoints keep one optimizer state",
+            hint="final/ and best/ are complete Hugging Face models: start a new run from one "
+            "(model.path=...)",
+        )
+
+
 def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dict:
     """Run (or resume) training; return a summary with the exported model paths."""
     from accelerate import Accelerator
@@ -166,6 +206,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
     acc = Accelerator(cpu=not torch.cuda.is_available())
     autocast = _Autocast(acc.device.type, bf16)
     micro = _check(cfg, acc.num_processes)
+    if acc.distributed_type == "DEEPSPEED":
+        _check_deepspeed(cfg, acc, micro, resume)
     out = Path(cfg.out_dir)
     ckpt_dir = out / "checkpoints"
     if not resume and list_checkpoints(ckpt_dir):
@@ -178,6 +220,14 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
 
     mix, load_report = load_mixture(replace(cfg.data, num_proc=1))
     model, tok, family = _tokenizer_and_model(cfg, mix, out, None, acc)
+    if cfg.attention == "flex":
+        if acc.device.type != "cuda":
+            raise FlankitError(
+                "attention: flex needs a CUDA GPU (PyTorch's FlexAttention has no CPU backward)",
+                field="attention",
+                hint="use attention=sdpa on CPU; it applies the same masks",
+            )
+        use_flex(model)
     if cfg.model.lora is not None:
         model = apply_lora(model, cfg.model.lora, family)
     feats = replace(cfg.data.features, layout=family)
@@ -257,7 +307,9 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
             "lr": scheduler.get_last_lr()[0],
             "examples": stream.examples_seen,
         }
-        if heldout and (step % cfg.eval_every == 0 or step == cfg.steps):
+        evaluating = step % cfg.eval_every == 0 or step == cfg.steps
+        evaluated = evaluating and (bool(heldout) or cfg.eval_suite is not None)
+        if heldout and evaluating:
             record["heldout_loss"] = evaluate_loss(
                 acc.unwrap_model(module), heldout, stream, family, acc
             )
@@ -267,7 +319,9 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
                     export_model(
                         acc.unwrap_model(module).model, tok, out / "best", cfg, record, load_report
                     )
-        if step % cfg.log_every == 0 or step == cfg.steps or "heldout_loss" in record:
+        if cfg.eval_suite is not None and evaluating and acc.is_main_process:
+            record.update(quick_eval(acc.unwrap_model(module).model, tok, cfg, out, step, acc))
+        if step % cfg.log_every == 0 or step == cfg.steps or evaluated:
             now = time.perf_counter()
             record["target_tokens_per_s"] = tokens_since / max(now - t_last, 1e-9)
             t_last, tokens_since = now, 0
@@ -307,6 +361,21 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
         "heldout_loss": record.get("heldout_loss"),
         "best_step": best["step"],
     }
+
+
+def quick_eval(model, tok, cfg: TrainConfig, out: Path, step: int, acc) -> dict:
+    """Run the configured evaluation suite on the current weights; scores as `eval/<name>`."""
+    from flankit.evals.lm import HFLM
+    from flankit.evals.runner import evaluate
+
+    suite = cfg.eval_suite
+    lm = HFLM(model, tok, name=f"step-{step}", batch_size=suite.batch_size, device=str(acc.device))
+    results = evaluate(lm, suite, out / "evals" / f"step-{step:07d}", progress=False)
+    model.train()
+    scores = {f"eval/{name}": s["macro"] for name, s in results["scores"].items()}
+    if results["normalized"].get("complete"):
+        scores["eval/normalized_average"] = results["normalized"]["average"]
+    return scores
 
 
 def _target_tokens(arrays, family: str) -> int:

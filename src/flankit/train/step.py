@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from flankit.train import flex
 from flankit.train.masks import causal_mask, cross_mask, encoder_mask
 
 
@@ -16,17 +17,31 @@ def mask_dtype(model) -> torch.dtype:
     return next(model.parameters()).dtype
 
 
-def encdec_loss(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+def encdec_masks(model, enc_seg, dec_seg) -> tuple:
+    """(encoder, decoder, cross) masks: BlockMasks under FlexAttention, else additive."""
+    if flex.is_flex(model):
+        return (
+            flex.encoder_block_mask(enc_seg),
+            flex.causal_block_mask(dec_seg),
+            flex.cross_block_mask(dec_seg, enc_seg),
+        )
     dtype = mask_dtype(model)
-    enc_seg, dec_seg = batch["encoder_segment_ids"], batch["decoder_segment_ids"]
-    encoded = model.get_encoder()(
-        input_ids=batch["encoder_input_ids"], attention_mask=encoder_mask(enc_seg, dtype)
+    return (
+        encoder_mask(enc_seg, dtype),
+        causal_mask(dec_seg, dtype),
+        cross_mask(dec_seg, enc_seg, dtype),
     )
+
+
+def encdec_loss(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    enc_seg, dec_seg = batch["encoder_segment_ids"], batch["decoder_segment_ids"]
+    enc_mask, dec_mask, x_mask = encdec_masks(model, enc_seg, dec_seg)
+    encoded = model.get_encoder()(input_ids=batch["encoder_input_ids"], attention_mask=enc_mask)
     out = model(
         encoder_outputs=encoded,
-        attention_mask=cross_mask(dec_seg, enc_seg, dtype),
+        attention_mask=x_mask,
         decoder_input_ids=batch["decoder_input_ids"],
-        decoder_attention_mask=causal_mask(dec_seg, dtype),
+        decoder_attention_mask=dec_mask,
         use_cache=False,
     )
     labels = batch["decoder_target_ids"].long().masked_fill(dec_seg == 0, -100)
@@ -39,9 +54,12 @@ def encdec_loss(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, to
 
 def decoder_loss(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     seg = batch["segment_ids"]
+    mask = (
+        flex.causal_block_mask(seg) if flex.is_flex(model) else causal_mask(seg, mask_dtype(model))
+    )
     out = model(
         input_ids=batch["input_ids"],
-        attention_mask=causal_mask(seg, mask_dtype(model)),
+        attention_mask=mask,
         position_ids=batch["positions"].long(),
         use_cache=False,  # with a cache object a packed batch silently attends across examples
     )

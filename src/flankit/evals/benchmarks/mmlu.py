@@ -17,7 +17,7 @@ from pathlib import Path
 from flankit.errors import FlankitError
 from flankit.evals.benchmarks import Item
 
-PROMPT_VERSION = "mmlu-flan-v1"
+PROMPT_VERSION = "mmlu-flan-v2"
 LETTERS = "ABCD"
 SPLIT_DIRS = {"validation": ("val_prerelease", "val"), "test": ("test", "test")}
 
@@ -40,7 +40,7 @@ def _rows(path: Path, subject: str) -> list[list[str]]:
 
 def question_block(row: list[str]) -> str:
     opts = " ".join(f"({letter}) {text}" for letter, text in zip(LETTERS, row[1:5]))
-    return f"Q: {row[0]}\n{opts}"
+    return f"Q: {row[0].strip()}\n{opts}"
 
 
 def subjects(root: Path) -> list[str]:
