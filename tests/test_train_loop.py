@@ -200,24 +200,29 @@ def test_quick_evaluation_suite_during_training(tmp_path, tok_dir):
     assert json.loads(results.read_text())["scores"]["synthetic/direct"]["n"] > 0
 
 
-def test_deepspeed_requirements_are_checked_before_training():
+def test_engine_requirements_are_checked_before_training():
     from types import SimpleNamespace as NS
 
-    from flankit.train.loop import _check_deepspeed
+    from flankit.train.loop import _check_engine
 
+    config = {"gradient_clipping": 1.0}
     acc = NS(
-        num_processes=2, state=NS(deepspeed_plugin=NS(deepspeed_config={"gradient_clipping": 1.0}))
+        distributed_type="DEEPSPEED",
+        num_processes=2,
+        state=NS(deepspeed_plugin=NS(deepspeed_config=config)),
     )
     ok = load_config(TrainConfig, None, ["optim.name=adamw", "batch_size=8"])
-    _check_deepspeed(ok, acc, micro=4, resume=False)
+    _check_engine(ok, acc, micro=4, resume=False)
+    assert config["train_micro_batch_size_per_gpu"] == 4 and config["train_batch_size"] == 8
     with pytest.raises(FlankitError, match="Adafactor cannot run under DeepSpeed"):
-        _check_deepspeed(load_config(TrainConfig, None, ["batch_size=8"]), acc, 4, False)
+        _check_engine(load_config(TrainConfig, None, ["batch_size=8"]), acc, 4, False)
     with pytest.raises(FlankitError, match="one micro-batch per step"):
-        _check_deepspeed(ok, acc, micro=2, resume=False)
+        _check_engine(ok, acc, micro=2, resume=False)
+    clip = load_config(TrainConfig, None, ["optim.name=adamw", "batch_size=8", "optim.clip=0.5"])
     with pytest.raises(FlankitError, match="clips gradients at 1.0, the config asks for 0.5"):
-        clip = load_config(
-            TrainConfig, None, ["optim.name=adamw", "batch_size=8", "optim.clip=0.5"]
-        )
-        _check_deepspeed(clip, acc, micro=4, resume=False)
+        _check_engine(clip, acc, micro=4, resume=False)
     with pytest.raises(FlankitError, match="resuming under DeepSpeed"):
-        _check_deepspeed(ok, acc, micro=4, resume=True)
+        _check_engine(ok, acc, micro=4, resume=True)
+    with pytest.raises(FlankitError, match="FSDP is not supported yet"):
+        _check_engine(ok, NS(distributed_type="FSDP", num_processes=2), micro=4, resume=False)
+    _check_engine(ok, NS(distributed_type="MULTI_GPU", num_processes=2), micro=4, resume=True)
