@@ -199,5 +199,5 @@ def test_vllm_adapter_requests_and_scores(monkeypatch, tiny_llama):
     ctx, cont = "Q: What is 3 + 4? A:", " 7"
     (score,) = lm.loglikelihood([(ctx, cont)])
     c = tok(cont, add_special_tokens=False)["input_ids"]
-    assert engine.calls[-1][1].prompt_logprobs == 0
+    assert engine.calls[-1][1].prompt_logprobs == 1
     assert score == pytest.approx(sum(-0.5 * (t % 3 + 1) for t in c))

@@ -82,7 +82,7 @@ class VLLMLM:
             ids = (self._ids(ctx, self.max_input_length) + c)[-self.max_input_length :]
             prompts.append({"prompt_token_ids": ids})
             n_cont.append(min(len(c), len(ids) - 1))
-        params = SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=0)
+        params = SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=1, detokenize=False)
         outs = self.engine.generate(prompts, params, use_tqdm=False)
         scores = []
         for o, p, n in zip(outs, prompts, n_cont):
