@@ -438,7 +438,7 @@ def test_score_rules():
 
 
 def test_two_process_eval_merges_to_the_single_process_result(
-    tmp_path, shared, tiny_models, torchrun
+    tmp_path, shared, tiny_models, launch
 ):
     import subprocess
     import sys
@@ -468,7 +468,7 @@ def test_two_process_eval_merges_to_the_single_process_result(
         timeout=300,
     )
     assert one.returncode == 0, one.stderr[-2000:]
-    two = torchrun(*args, "--out", str(tmp_path / "two"))
+    two = launch(*args, "--out", str(tmp_path / "two"))
     assert two.returncode == 0, two.stderr[-2000:]
     assert sorted(p.name for p in (tmp_path / "two").glob("cache-rank*.jsonl")) == [
         "cache-rank0.jsonl",

@@ -125,10 +125,10 @@ def test_bad_config_values(tmp_path, tok_dir):
         _cfg(tmp_path, tok_dir, "bad3", extra=["optim.learning_rate=1"])
 
 
-def test_two_processes_match_one_with_the_same_global_batch(tmp_path, tok_dir, torchrun):
+def test_two_processes_match_one_with_the_same_global_batch(tmp_path, tok_dir, launch):
     path, one = _cfg(tmp_path, tok_dir, "one", steps=3, dropout=0.0)
     train(one, progress=False)
-    done = torchrun("train", str(path), f"out_dir={tmp_path / 'two'}", "-q", launcher="accelerate")
+    done = launch("train", str(path), f"out_dir={tmp_path / 'two'}", "-q")
     assert done.returncode == 0, done.stderr[-2000:]
     assert "on 2 process(es)" in done.stdout
     wa, wb = _weights(tmp_path / "one"), _weights(tmp_path / "two")
