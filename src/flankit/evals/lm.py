@@ -13,13 +13,12 @@ batch when it stops. Encoder-decoder generation uses `generate` with stop string
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from typing import Protocol
 
 import torch
 
-from flankit.evals.decode import decode
+from flankit.evals.decode import decode, static_cache
 from flankit.models import ModelSpec, family_of, load_pretrained
 
 
@@ -148,12 +147,6 @@ class HFLM:
         ids = torch.tensor([prefix], device=self.device)
         return self.model(input_ids=ids, use_cache=True).past_key_values
 
-    @staticmethod
-    def _repeat(cache, n: int):
-        c = copy.deepcopy(cache)
-        c.batch_repeat_interleave(n)
-        return c
-
     @torch.no_grad()
     def loglikelihood(self, requests: list[tuple[str, str]]) -> list[float]:
         out = [0.0] * len(requests)
@@ -193,7 +186,7 @@ class HFLM:
                     width = batch["ids"].shape[1]
                     positions = torch.arange(plen, plen + width, device=self.device)
                     kwargs.update(
-                        past_key_values=self._repeat(cache, len(idx)),
+                        past_key_values=static_cache(self.model, len(idx), plen + width, cache),
                         position_ids=positions.expand(len(idx), -1),
                     )
                 logits = self.model(input_ids=batch["ids"], attention_mask=mask, **kwargs).logits
