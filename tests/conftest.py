@@ -1,4 +1,5 @@
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,29 +17,34 @@ def shared() -> Path:
     return SHARED
 
 
-# `accelerate launch --cpu` starts one process unless mpirun is there; `--multi_gpu` goes through
-# torch.distributed.run, and on a machine without GPUs each process runs on CPU with gloo.
-ACCELERATE = [
-    "-m",
-    "accelerate.commands.launch",
-    "--multi_gpu",
-    "--num_machines",
-    "1",
-    "--mixed_precision",
-    "no",
-    "--dynamo_backend",
-    "no",
-]
+ACCELERATE = ["-m", "accelerate.commands.launch", "--num_machines", "1", "--mixed_precision", "no"]
 
 
 @pytest.fixture
-def launch():
-    """Run `python -m flankit.cli ARGS` in 2 CPU processes with `accelerate launch`; return the
-    finished process."""
+def launch(tmp_path):
+    """Run `python -m flankit.cli ARGS` in 2 CPU processes with `accelerate launch --cpu`; return
+    the finished process. accelerate starts several CPU processes through mpirun (the dev extra
+    installs MPICH's); without one, `--multi_gpu` on a machine with no GPU starts them through
+    torch.distributed.run, and each trains on CPU with gloo as well."""
+    bin_dir = str(Path(sys.executable).parent)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PATH": bin_dir + os.pathsep + os.environ["PATH"]}
+    hostfile = tmp_path / "hostfile"
+    hostfile.write_text("localhost:8\n")
+    if shutil.which("mpirun", path=env["PATH"]):
+        how = ["--cpu", "--mpirun_hostfile", str(hostfile)]
+    else:
+        how = ["--multi_gpu", "--dynamo_backend", "no"]
 
     def run(*args: str, nproc: int = 2) -> subprocess.CompletedProcess:
-        cmd = [sys.executable, *ACCELERATE, "--num_processes", str(nproc), "-m", "flankit.cli"]
-        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        cmd = [
+            sys.executable,
+            *ACCELERATE,
+            *how,
+            "--num_processes",
+            str(nproc),
+            "-m",
+            "flankit.cli",
+        ]
         return subprocess.run([*cmd, *args], env=env, capture_output=True, text=True, timeout=300)
 
     return run

@@ -107,3 +107,27 @@ def test_flex_attention_block_masks_match_dense_masks(tok, shape):
         < 1e-3
         < abs(naive_loss.item() - flex_loss.item())
     )
+
+
+def test_adafactor_update_equals_transformers_adafactor():
+    """flankit's Adafactor (which also runs on FSDP2 shards) takes the same steps, bit for bit,
+    as transformers' Adafactor with the paper's settings: matrices, a 3-D tensor, vectors."""
+    from transformers.optimization import Adafactor as HFAdafactor
+
+    from flankit.train.adafactor import Adafactor
+
+    torch.manual_seed(0)
+    ours = [torch.nn.Parameter(torch.randn(s)) for s in [(24, 16), (3, 5, 7), (16,)]]
+    theirs = [torch.nn.Parameter(p.detach().clone()) for p in ours]
+    opt_a = Adafactor(ours, lr=1e-2, weight_decay=0.01)
+    opt_b = HFAdafactor(
+        theirs, lr=1e-2, scale_parameter=False, relative_step=False, weight_decay=0.01
+    )
+    for _ in range(5):
+        grads = [torch.randn_like(p) for p in ours]
+        for params, opt in ((ours, opt_a), (theirs, opt_b)):
+            for p, g in zip(params, grads):
+                p.grad = g.clone()
+            opt.step()
+    for a, b in zip(ours, theirs):
+        assert torch.equal(a, b)

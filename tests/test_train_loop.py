@@ -136,6 +136,59 @@ def test_two_processes_match_one_with_the_same_global_batch(tmp_path, tok_dir, l
         assert torch.allclose(wa[k], wb[k], atol=1e-5, rtol=1e-4), k
 
 
+def test_fsdp_sharded_training_and_resume_match_a_whole_model(tmp_path, tok_dir, launch):
+    """parallel=fsdp over 2 processes (FSDP2 on CPU, gloo): the weights after 3 steps equal one
+    whole-model process; resuming the sharded checkpoint for 2 more steps equals resuming the
+    whole one; a sharded checkpoint will not resume on another number of processes."""
+    path, one = _cfg(tmp_path, tok_dir, "whole", steps=3, dropout=0.0)
+    train(one, progress=False)
+    sharded = tmp_path / "sharded"
+    done = launch("train", str(path), f"out_dir={sharded}", "parallel=fsdp", "-q")
+    assert done.returncode == 0, done.stderr[-2000:]
+    ckpt = sharded / "checkpoints" / "step-0000003"
+    assert sorted(p.name for p in ckpt.glob("optimizer*")) == [
+        "optimizer-rank-00000-of-00002.pt",
+        "optimizer-rank-00001-of-00002.pt",
+    ]
+    wa, wb = _weights(tmp_path / "whole"), _weights(sharded)
+    assert set(wa) == set(wb)
+    for k in wa:
+        assert torch.allclose(wa[k], wb[k], atol=1e-5, rtol=1e-4), k
+
+    train(load_config(TrainConfig, path, ["steps=5"]), resume=True, progress=False)
+    done = launch(
+        "train", str(path), f"out_dir={sharded}", "parallel=fsdp", "steps=5", "--resume", "-q"
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    wa, wb = _weights(tmp_path / "whole"), _weights(sharded)
+    for k in wa:
+        assert torch.allclose(wa[k], wb[k], atol=1e-5, rtol=1e-4), k
+    again = load_config(TrainConfig, path, [f"out_dir={sharded}", "parallel=fsdp", "steps=7"])
+    with pytest.raises(FlankitError, match="optimizer rows for 2 processes"):
+        train(again, resume=True, progress=False)
+
+
+def test_fsdp_decoder_with_accumulation_and_best_checkpoint(tmp_path, tok_dir, launch):
+    extra = [
+        "model.shape=llama-tiny",
+        "data.features.length=160",
+        "micro_batch_size=1",  # gradients exchanged on the last micro-batch only
+        "eval_every=2",
+        "heldout=[{name: synthetic, examples_per_task: 4}]",
+        "heldout_examples=8",
+    ]
+    path, one = _cfg(tmp_path, tok_dir, "whole", steps=3, dropout=0.0, extra=extra)
+    train(one, progress=False)
+    done = launch("train", str(path), *extra, f"out_dir={tmp_path / 'sharded'}", "parallel=fsdp")
+    assert done.returncode == 0, done.stderr[-2000:]
+    for folder in ("final", "best"):
+        wa = load_file(str(tmp_path / "whole" / folder / "model.safetensors"))
+        wb = load_file(str(tmp_path / "sharded" / folder / "model.safetensors"))
+        assert set(wa) == set(wb)
+        for k in wa:
+            assert torch.allclose(wa[k], wb[k], atol=1e-5, rtol=1e-4), (folder, k)
+
+
 def test_lora_decoder_and_tensorboard(tmp_path, tok_dir):
     pytest.importorskip("peft")
     pytest.importorskip("tensorboard")
@@ -223,6 +276,13 @@ def test_engine_requirements_are_checked_before_training():
         _check_engine(clip, acc, micro=4, resume=False)
     with pytest.raises(FlankitError, match="resuming under DeepSpeed"):
         _check_engine(ok, acc, micro=4, resume=True)
-    with pytest.raises(FlankitError, match="FSDP is not supported yet"):
+    with pytest.raises(FlankitError, match="accelerate's FSDP plugin is not used"):
         _check_engine(ok, NS(distributed_type="FSDP", num_processes=2), micro=4, resume=False)
+    multi = NS(distributed_type="MULTI_GPU", num_processes=2)
+    lora = load_config(TrainConfig, None, ["parallel=fsdp", "model.lora.r=4"])
+    with pytest.raises(FlankitError, match="parallel=fsdp cannot be combined with model.lora"):
+        _check_engine(lora, multi, micro=4, resume=False)
+    suite = load_config(TrainConfig, None, ["parallel=fsdp", "eval_suite.benchmarks=[synthetic]"])
+    with pytest.raises(FlankitError, match="cannot be combined with eval_suite"):
+        _check_engine(suite, multi, micro=4, resume=False)
     _check_engine(ok, NS(distributed_type="MULTI_GPU", num_processes=2), micro=4, resume=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from flankit.errors import FlankitError
 
@@ -118,8 +119,6 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _model_spec(model: str, gguf: str | None, trust_remote_code: bool):
-    from pathlib import Path
-
     from flankit.models import ModelSpec
 
     path = Path(model)
@@ -166,20 +165,16 @@ def _eval(args: argparse.Namespace) -> int:
             max_input_length=args.max_input_length,
             batch_size=args.batch_size,
         )
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1:
-        import torch.distributed as dist
-
-        dist.init_process_group("gloo" if not _cuda() else "nccl")
-        rank = dist.get_rank()
+    # Under `accelerate launch` (or torchrun, or mpirun) each process scores its share of items.
+    state = _distributed_state()
+    if state is not None:
+        rank, world = state.process_index, state.num_processes
         evaluate(lm, cfg, args.out, progress=not args.quiet and rank == 0, shard=(rank, world))
-        dist.barrier()
+        state.wait_for_everyone()
         if rank != 0:
             return 0
         items, skipped = build_items(cfg)
-        results = finish(
-            items, cfg, __import__("pathlib").Path(args.out), lm.name, skipped, 0.0, lm.truncated
-        )
+        results = finish(items, cfg, Path(args.out), lm.name, skipped, 0.0, lm.truncated)
     else:
         results = evaluate(lm, cfg, args.out, progress=not args.quiet)
     for name, e in results["scores"].items():
@@ -192,10 +187,15 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cuda() -> bool:
+def _distributed_state():
+    """accelerate's view of the launch when it started several processes, else None."""
+    launched = ("WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
+    if all(int(os.environ.get(k, "1")) <= 1 for k in launched):
+        return None
     import torch
+    from accelerate import PartialState
 
-    return torch.cuda.is_available()
+    return PartialState(cpu=not torch.cuda.is_available())
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -235,8 +235,6 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from flankit.sweep import collect, write_report
 
     rows = collect([Path(d) for d in args.dirs])

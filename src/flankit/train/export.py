@@ -9,8 +9,11 @@ from flankit.config import to_dict
 from flankit.train import flex
 
 
-def export_model(model, tokenizer, folder: Path, cfg, record: dict, load_report=None) -> Path:
-    """Weights (safetensors), config, tokenizer, generation config and README.md model card."""
+def export_model(
+    model, tokenizer, folder: Path, cfg, record: dict, load_report=None, state_dict=None
+) -> Path:
+    """Weights (safetensors), config, tokenizer, generation config and README.md model card.
+    `state_dict`: whole weights to write instead of the model's own (a sharded model's)."""
     from transformers import GenerationConfig
 
     folder = Path(folder)
@@ -22,7 +25,7 @@ def export_model(model, tokenizer, folder: Path, cfg, record: dict, load_report=
     flex_was_on = flex.is_flex(model)
     if flex_was_on:  # the exported config names an attention every user has
         model.set_attn_implementation("sdpa")
-    model.save_pretrained(folder, safe_serialization=True)
+    model.save_pretrained(folder, safe_serialization=True, state_dict=state_dict)
     if flex_was_on:
         flex.use_flex(model)
     tokenizer.save_pretrained(folder)

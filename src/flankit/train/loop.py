@@ -26,11 +26,13 @@ from flankit.errors import FlankitError
 from flankit.evals.runner import EvalConfig
 from flankit.models import ModelSpec, apply_lora, build_model, check_vocab, load_pretrained
 from flankit.outputs import writable_dir
+from flankit.train.adafactor import Adafactor
 from flankit.train.batches import PackedStream, pack_texts, render_refs
 from flankit.train.checkpoint import list_checkpoints, load_latest, save_checkpoint
 from flankit.train.export import export_model
 from flankit.train.flex import use_flex
 from flankit.train.metrics_log import MetricsLog
+from flankit.train.parallel import Parallel
 from flankit.train.step import batch_loss
 
 
@@ -55,6 +57,7 @@ class TrainConfig:
     micro_batch_size: int | None = None  # rows per forward pass; None = the whole local batch
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     attention: Literal["sdpa", "flex"] = "sdpa"  # flex: FlexAttention block masks (GPU)
+    parallel: Literal["ddp", "fsdp"] = "ddp"  # fsdp: parameters sharded over processes (FSDP2)
     seed: int = 0
     out_dir: str = "runs/flankit"
     save_every: int = 500
@@ -81,18 +84,8 @@ class LossModule(torch.nn.Module):
 
 
 def make_optimizer(params, cfg: OptimConfig):
-    if cfg.name == "adafactor":
-        from transformers.optimization import Adafactor
-
-        # Constant learning rate, no relative steps or parameter scaling, as in the paper.
-        return Adafactor(
-            params,
-            lr=cfg.lr,
-            scale_parameter=False,
-            relative_step=False,
-            warmup_init=False,
-            weight_decay=cfg.weight_decay,
-        )
+    if cfg.name == "adafactor":  # constant learning rate, factored second moments, as in the paper
+        return Adafactor(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
@@ -163,11 +156,24 @@ def _check_engine(cfg: TrainConfig, acc, micro: int, resume: bool) -> None:
     batch (it has no dataloader to read it from)."""
     if acc.distributed_type == "FSDP":
         raise FlankitError(
-            "FSDP is not supported yet: flankit's checkpoints and exports read whole parameters, "
-            "and FSDP shards them",
-            hint="use DDP (configs/accelerate/ddp_8gpu.yaml; T5-XL fits 80 GB GPUs) or DeepSpeed "
-            "ZeRO-2 with AdamW (configs/accelerate/deepspeed_zero2_8gpu.yaml)",
+            "flankit shards the model itself (FSDP2, with a shard-aware Adafactor and whole-weight "
+            "checkpoints), so accelerate's FSDP plugin is not used",
+            hint="set parallel=fsdp in the train config and launch with a multi-GPU config "
+            "(configs/accelerate/ddp_8gpu.yaml)",
         )
+    if cfg.parallel == "fsdp":
+        why = {
+            "model.lora": cfg.model.lora is not None and "LoRA trains few weights: use ddp",
+            "eval_suite": cfg.eval_suite is not None
+            and "the evaluation suite needs whole weights on one process: evaluate best/ or "
+            "final/ with `flankit eval` instead",
+            "parallel": acc.distributed_type == "DEEPSPEED" and "DeepSpeed shards by itself",
+        }
+        for name, reason in why.items():
+            if reason:
+                raise FlankitError(
+                    f"parallel=fsdp cannot be combined with {name}: {reason}", field=name
+                )
     if acc.distributed_type != "DEEPSPEED":
         return
     if cfg.optim.name == "adafactor":
@@ -217,6 +223,10 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
     autocast = _Autocast(acc.device.type, bf16)
     micro = _check(cfg, acc.num_processes)
     _check_engine(cfg, acc, micro, resume)
+    # One process has nothing to shard; it trains the whole model.
+    par = Parallel(
+        cfg.parallel == "fsdp" and acc.num_processes > 1, acc.process_index, acc.num_processes
+    )
     out = Path(cfg.out_dir)
     ckpt_dir = out / "checkpoints"
     if not resume and list_checkpoints(ckpt_dir):
@@ -240,11 +250,14 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
     if cfg.model.lora is not None:
         model = apply_lora(model, cfg.model.lora, family)
     feats = replace(cfg.data.features, layout=family)
+    module = LossModule(model, family)
+    if par.sharded:  # before the optimizer, which must hold the sharded parameters
+        par.shard(module, acc.device)
     optimizer = make_optimizer([p for p in model.parameters() if p.requires_grad], cfg.optim)
     stream_state, step, best = None, 0, {"loss": math.inf, "step": None}
     record: dict = {"step": 0, "loss": math.nan}
     if resume:
-        state = load_latest(ckpt_dir, model, optimizer)
+        state = load_latest(ckpt_dir, model, optimizer, par)
         if state is not None:
             step, stream_state, best = state["step"], state["data"], state["best"]
             record = {
@@ -259,8 +272,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
         lambda s: min(1.0, (s + 1) / cfg.optim.warmup_steps) if cfg.optim.warmup_steps else 1.0,
         last_epoch=step - 1 if step else -1,
     )
-    module = LossModule(model, family)
-    module, optimizer = acc.prepare(module, optimizer)
+    if not par.sharded:
+        module, optimizer = acc.prepare(module, optimizer)
     if acc.is_main_process:
         (out / "config.json").write_text(json.dumps(to_dict(cfg), indent=1))
     log = MetricsLog(out, cfg.log_to, to_dict(cfg), enabled=acc.is_main_process)
@@ -288,8 +301,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
         for start in range(0, n_local, micro):
             batch = {k: v[start : start + micro].to(acc.device) for k, v in local.items()}
             last = start + micro >= n_local
-            ctx = acc.no_sync(module) if (world > 1 and not last) else _null()
-            with ctx, autocast():
+            with par.gradient_sync(module, last), autocast():
                 loss_sum, _ = module(batch)
                 # Normalise by the global batch's target tokens; DDP averages over processes.
                 loss = loss_sum * world / max(global_tokens, 1)
@@ -324,10 +336,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
             )
             if record["heldout_loss"] < best["loss"]:
                 best = {"loss": record["heldout_loss"], "step": step}
-                if acc.is_main_process:
-                    export_model(
-                        acc.unwrap_model(module).model, tok, out / "best", cfg, record, load_report
-                    )
+                _export(par, model, tok, out / "best", cfg, record, load_report)
         if cfg.eval_suite is not None and evaluating and acc.is_main_process:
             record.update(quick_eval(acc.unwrap_model(module).model, tok, cfg, out, step, acc))
         if step % cfg.log_every == 0 or step == cfg.steps or evaluated:
@@ -346,20 +355,19 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
         bar.update(1)
         if step % cfg.save_every == 0 or step == cfg.steps:
             acc.wait_for_everyone()
-            if acc.is_main_process:
-                save_checkpoint(
-                    ckpt_dir,
-                    step,
-                    acc.unwrap_model(module).model,
-                    optimizer,
-                    {"data": stream.state(), "best": best, "loss": mean_loss},
-                    keep=cfg.keep_last,
-                )
+            save_checkpoint(
+                ckpt_dir,
+                step,
+                model,
+                optimizer,
+                {"data": stream.state(), "best": best, "loss": mean_loss},
+                keep=cfg.keep_last,
+                par=par,
+            )
     bar.close()
     log.close()
     final = out / "final"
-    if acc.is_main_process:
-        export_model(acc.unwrap_model(module).model, tok, final, cfg, record, load_report)
+    _export(par, model, tok, final, cfg, record, load_report)
     acc.wait_for_everyone()
     return {
         "final": str(final),
@@ -370,6 +378,13 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
         "heldout_loss": record.get("heldout_loss"),
         "best_step": best["step"],
     }
+
+
+def _export(par: Parallel, model, tok, folder: Path, cfg, record, load_report) -> None:
+    """Every process calls it (under `fsdp` the weights are gathered); the main one writes."""
+    weights = par.full_weights(model)
+    if par.is_main:
+        export_model(model, tok, folder, cfg, record, load_report, state_dict=weights)
 
 
 def quick_eval(model, tok, cfg: TrainConfig, out: Path, step: int, acc) -> dict:
