@@ -280,7 +280,7 @@ def test_engine_requirements_are_checked_before_training():
         _check_engine(ok, NS(distributed_type="FSDP", num_processes=2), micro=4, resume=False)
     multi = NS(distributed_type="MULTI_GPU", num_processes=2)
     lora = load_config(TrainConfig, None, ["parallel=fsdp", "model.lora.r=4"])
-    with pytest.raises(FlankitError, match="parallel=fsdp cannot be combined with model.lora"):
+    with pytest.raises(FlankitError, match="parallel=fsdp cannot be combined with LoRA"):
         _check_engine(lora, multi, micro=4, resume=False)
     suite = load_config(TrainConfig, None, ["parallel=fsdp", "eval_suite.benchmarks=[synthetic]"])
     with pytest.raises(FlankitError, match="cannot be combined with eval_suite"):

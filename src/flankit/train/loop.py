@@ -32,7 +32,7 @@ from flankit.train.checkpoint import list_checkpoints, load_latest, save_checkpo
 from flankit.train.export import export_model
 from flankit.train.flex import use_flex
 from flankit.train.metrics_log import MetricsLog
-from flankit.train.parallel import Parallel
+from flankit.train.parallel import Parallel, state_megabytes
 from flankit.train.step import batch_loss
 
 
@@ -161,19 +161,19 @@ def _check_engine(cfg: TrainConfig, acc, micro: int, resume: bool) -> None:
             hint="set parallel=fsdp in the train config and launch with a multi-GPU config "
             "(configs/accelerate/ddp_8gpu.yaml)",
         )
-    if cfg.parallel == "fsdp":
-        why = {
-            "model.lora": cfg.model.lora is not None and "LoRA trains few weights: use ddp",
-            "eval_suite": cfg.eval_suite is not None
-            and "the evaluation suite needs whole weights on one process: evaluate best/ or "
-            "final/ with `flankit eval` instead",
-            "parallel": acc.distributed_type == "DEEPSPEED" and "DeepSpeed shards by itself",
-        }
-        for name, reason in why.items():
-            if reason:
-                raise FlankitError(
-                    f"parallel=fsdp cannot be combined with {name}: {reason}", field=name
-                )
+    conflicts = [  # (field, clashes, what) for parallel=fsdp
+        ("model.lora", cfg.model.lora is not None, "LoRA (it trains few weights: use ddp)"),
+        (
+            "eval_suite",
+            cfg.eval_suite is not None,
+            "eval_suite (it needs whole weights on one process: evaluate best/ or final/ with "
+            "`flankit eval`)",
+        ),
+        ("parallel", acc.distributed_type == "DEEPSPEED", "a DeepSpeed launch (it shards itself)"),
+    ]
+    for name, clashes, what in conflicts:
+        if cfg.parallel == "fsdp" and clashes:
+            raise FlankitError(f"parallel=fsdp cannot be combined with {what}", field=name)
     if acc.distributed_type != "DEEPSPEED":
         return
     if cfg.optim.name == "adafactor":
@@ -280,6 +280,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
     bar = _bar(cfg.steps, step, progress and acc.is_main_process)
     rank, world = acc.process_index, acc.num_processes
     t_last, tokens_since, shown_tps = time.perf_counter(), 0, 0.0
+    state_mb = None
     if heldout and step == 0:
         log.write(
             {
@@ -319,6 +320,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
             acc.clip_grad_norm_(module.parameters(), cfg.optim.clip)
         optimizer.step()
         scheduler.step()
+        if state_mb is None:  # measured once, with gradients and optimizer state in place
+            state_mb = state_megabytes(model, optimizer)
         optimizer.zero_grad(set_to_none=True)
         step += 1
         tokens_since += global_tokens
@@ -327,6 +330,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
             "loss": mean_loss,
             "lr": scheduler.get_last_lr()[0],
             "examples": stream.examples_seen,
+            "state_mb_per_process": state_mb,
         }
         evaluating = step % cfg.eval_every == 0 or step == cfg.steps
         evaluated = evaluating and (bool(heldout) or cfg.eval_suite is not None)

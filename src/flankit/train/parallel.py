@@ -120,3 +120,18 @@ def _comm_device() -> torch.device:
         if "nccl" in backend
         else torch.device("cpu")
     )
+
+
+def state_megabytes(model, optimizer) -> float:
+    """Megabytes of parameters, gradients and optimizer state held by this process (its rows
+    under `fsdp`); activations and the temporarily gathered blocks are not counted."""
+
+    def size(t) -> int:
+        local = t.to_local() if hasattr(t, "to_local") else t
+        return local.numel() * local.element_size()
+
+    params = list(model.parameters())
+    total = sum(size(p) + (size(p.grad) if p.grad is not None else 0) for p in params)
+    for state in optimizer.state.values():
+        total += sum(size(v) for v in state.values() if isinstance(v, torch.Tensor))
+    return total / 2**20
