@@ -68,7 +68,7 @@ class Adafactor(torch.optim.Optimizer):
         self,
         params,
         lr: float = 1e-3,
-        eps: tuple[float, float] = (1e-30, 1e-3),
+        eps: float = 1e-30,  # added to squared gradients
         clip_threshold: float = 1.0,
         decay_rate: float = -0.8,
         weight_decay: float = 0.0,
@@ -109,7 +109,7 @@ class Adafactor(torch.optim.Optimizer):
         state["step"] += 1
         lr = group["lr"]
         beta2t = 1.0 - math.pow(state["step"], group["decay_rate"])
-        update = grad**2 + group["eps"][0]
+        update = grad**2 + group["eps"]
         if factored:
             row, col = state["exp_avg_sq_row"], state["exp_avg_sq_col"]
             row.mul_(beta2t).add_(update.mean(dim=-1), alpha=1.0 - beta2t)
