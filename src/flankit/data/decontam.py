@@ -199,10 +199,7 @@ def build_index(paths: list[str], n: int = 13, cache_dir: str | Path | None = No
     key = hashlib.sha256(
         repr([n, VERSION] + [(f, os.path.getsize(f), os.path.getmtime(f)) for f in files]).encode()
     ).hexdigest()[:24]
-    cache = (
-        Path(cache_dir or os.environ.get("FLANKIT_CACHE", Path.home() / ".cache" / "flankit"))
-        / "decontam"
-    )
+    cache = cache_root(cache_dir)
     cached = cache / f"{key}.npy"
     index = NgramIndex(n)
     index.key = key

@@ -419,7 +419,6 @@ def evaluate_loss(
     stream: PackedStream,
     family: str,
     acc,
-    autocast=None,
     batch: int = 8,
 ) -> float:
     """Mean token loss on fixed held-out rows (dropout off)."""
@@ -428,8 +427,7 @@ def evaluate_loss(
     for i in range(0, len(rows), batch):
         arrays = stream.arrays(rows[i : i + batch])
         b = {k: torch.from_numpy(v).long().to(acc.device) for k, v in arrays.items()}
-        with autocast() if autocast else _null():
-            loss_sum, n = module(b)
+        loss_sum, n = module(b)
         total += loss_sum.item()
         count += int(n)
     module.train()
@@ -444,14 +442,6 @@ class _Autocast:
 
     def __call__(self):
         return torch.autocast(self.device_type, dtype=torch.bfloat16, enabled=self.enabled)
-
-
-class _null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return None
 
 
 def _bar(total: int, start: int, enabled: bool):
