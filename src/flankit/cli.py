@@ -174,7 +174,7 @@ def _eval(args: argparse.Namespace) -> int:
         if rank != 0:
             return 0
         items, skipped = build_items(cfg)
-        results = finish(items, cfg, Path(args.out), lm.name, skipped, 0.0, lm.truncated)
+        results = finish(items, cfg, Path(args.out), lm.name, skipped, 0.0)
     else:
         results = evaluate(lm, cfg, args.out, progress=not args.quiet)
     for name, e in results["scores"].items():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 
 class FlankitError(Exception):
     """A user-facing error that names where the problem is (file, line/row, task, field).
@@ -43,3 +45,34 @@ class FlankitError(Exception):
         if self.hint:
             text += f" ({self.hint})"
         return text
+
+
+class FlankitWarning(UserWarning):
+    """Something flankit recovered from on its own; shown as one line, not a Python trace."""
+
+
+def warn(message: str) -> None:
+    """Tell the user, in one line, what happened, where, and what flankit did about it.
+
+    Example:
+        >>> import warnings
+        >>> with warnings.catch_warnings(record=True) as seen:
+        ...     warnings.simplefilter("always")
+        ...     warn("cache.jsonl: last line is cut; moved aside, its request is recomputed")
+        >>> warnings.formatwarning(seen[0].message, seen[0].category, "x.py", 1)
+        'flankit: warning: cache.jsonl: last line is cut; moved aside, its request is recomputed\\n'
+    """
+    warnings.warn(FlankitWarning(message), stacklevel=2)
+
+
+_python_format = warnings.formatwarning
+
+
+def _format(message, category, filename, lineno, line=None) -> str:
+    # Python's default names flankit's own source line, which says nothing to a user.
+    if isinstance(category, type) and issubclass(category, FlankitWarning):
+        return f"flankit: warning: {message}\n"
+    return _python_format(message, category, filename, lineno, line)
+
+
+warnings.formatwarning = _format

@@ -71,7 +71,8 @@ def eval_report(results: dict) -> str:
     lines += [
         "",
         f"Empty outputs: {results['empty_outputs']}; prompts cut from the left to fit: "
-        f"{results['truncated_prompts']}; time: {results['seconds']} s.",
+        f"{results['truncated_prompts']}; compute time: {results['seconds']} s "
+        f"(this run: {results.get('run_seconds', results['seconds'])} s).",
         "",
     ]
     return "\n".join(lines)

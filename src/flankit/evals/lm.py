@@ -111,6 +111,7 @@ class HFLM:
         self.share_prefix = share_prefix and self.family == "decoder"
         self.min_prefix = min_prefix
         self.truncated = 0
+        self.truncated_texts: set[str] = set()  # the prompts cut, so each request is counted
         if self.tok.pad_token_id is None:
             self.tok.pad_token = self.tok.eos_token
 
@@ -129,6 +130,7 @@ class HFLM:
         ids = self.tok(text, add_special_tokens=self.family == "encdec")["input_ids"]
         if len(ids) > limit:
             self.truncated += 1
+            self.truncated_texts.add(text)
             ids = ids[-limit:]  # keep the end: the question being asked
         return ids
 

@@ -1,7 +1,8 @@
 """Run benchmarks against a model: build items, generate (with a crash-safe cache), score, report.
 
-Every finished request is appended to `cache.jsonl` as soon as its batch completes; a rerun of
-the same command after a crash or kill computes none of them again. Outputs: `results.json`
+Every finished request is appended to `cache.jsonl` as soon as its model batch completes (the
+progress bar moves with it); a rerun of the same command after a crash or kill computes none of
+them again, and a last line cut by the kill is set aside and its request recomputed. Outputs: `results.json`
 (model, config, versions, prompt versions, every score), `samples.jsonl` (prompt, output,
 extracted answer, gold, correct) and `report.md` (tables, with the paper's Table 5 beside).
 """
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from flankit.config import to_dict
-from flankit.errors import FlankitError
+from flankit.errors import FlankitError, warn
 from flankit.evals import extract
 from flankit.evals.benchmarks import Item
 from flankit.evals.lm import LM, GenRequest
@@ -137,40 +138,114 @@ def gen_key(model: str, it: Item, temperature: float = 0.0, seed: int = 0) -> st
 
 
 class Cache:
-    """Append-only JSONL of finished requests, keyed by model and request."""
+    """Append-only JSONL of finished requests, keyed by model and request.
+
+    Each record is `{"key", "value", "truncated", "seconds"}`: the output, whether the prompt was
+    cut to fit the model, and the compute time its batch took (shared over the batch), so a
+    rerun reports the same counts and compute time as the run that did the work. Records are
+    appended one `write` each as soon as their batch finishes and fsynced per batch. A last line
+    cut by a kill, a full disk or a power loss is moved aside to `<name>.torn` when the cache is
+    opened, and its request is computed again.
+    """
 
     def __init__(self, path: Path, model: str) -> None:
         self.path, self.model = path, model
-        self.done: dict[str, object] = read_cache(path) if path.exists() else {}
-        self._f = open(path, "a", encoding="utf-8")
+        self.done: dict[str, dict] = {}
+        if path.exists():
+            repair_torn_tail(path)
+            self.done = read_cache(path)
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
     def key(self, *parts) -> str:
         return request_key(self.model, *parts)
 
-    def put(self, key: str, value) -> None:
-        self.done[key] = value
-        self._f.write(json.dumps({"key": key, "value": value}, ensure_ascii=False) + "\n")
+    def put(self, key: str, value, *, truncated: bool = False, seconds: float = 0.0) -> None:
+        record = {"key": key, "value": value, "truncated": truncated, "seconds": seconds}
+        self.done[key] = record
+        data = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+        while data:  # one write per record; the loop only matters for partial writes
+            data = data[os.write(self._fd, data) :]
 
     def flush(self) -> None:
-        self._f.flush()
-        os.fsync(self._f.fileno())
+        os.fsync(self._fd)
 
     def close(self) -> None:
-        self._f.close()
+        os.close(self._fd)
 
 
-def _run_generation(
-    lm: LM, cache: Cache, jobs: list[tuple[str, GenRequest]], bar, chunk: int = 32
-) -> None:
+def repair_torn_tail(path: Path) -> int:
+    """Move a partial last line of an append-only JSONL file to `<path>.torn` and cut it off;
+    return how many bytes were cut (0 when the file ends with a whole line)."""
+    size = path.stat().st_size
+    if size == 0:
+        return 0
+    with open(path, "rb+") as f:
+        f.seek(max(0, size - 1))
+        if f.read(1) == b"\n":
+            return 0
+        # Scan back in blocks for the last newline; records can be long (chain-of-thought outputs).
+        end, block = size, 1 << 16
+        cut = 0
+        while end > 0:
+            start = max(0, end - block)
+            f.seek(start)
+            chunk = f.read(end - start)
+            nl = chunk.rfind(b"\n")
+            if nl >= 0:
+                cut = start + nl + 1
+                break
+            end = start
+        f.seek(cut)
+        tail = f.read()
+        with open(str(path) + ".torn", "ab") as torn:
+            torn.write(tail + b"\n")
+        f.truncate(cut)
+        f.flush()
+        os.fsync(f.fileno())
+    warn(
+        f"{path}: the last line was cut off ({len(tail)} bytes, a kill or full disk during a "
+        f"write); moved it to {path.name}.torn, its request will be computed again"
+    )
+    return len(tail)
+
+
+def _chunk_size(lm: LM) -> int:
+    # Requests in one generate call are lost together on a kill; one model batch keeps that small.
+    return max(1, int(getattr(lm, "batch_size", 0) or 32))
+
+
+def _truncated_flags(lm: LM, prompts: list[str], before: int) -> list[bool]:
+    """Which of the prompts just run were cut to fit the model. LMs that name the prompts they
+    cut (`truncated_texts`) are exact; otherwise the batch's count decides when it is all or none."""
+    named = getattr(lm, "truncated_texts", None)
+    if named is not None:
+        return [p in named for p in prompts]
+    count = int(getattr(lm, "truncated", 0)) - before
+    return [i < count for i in range(len(prompts))]
+
+
+def _run_batches(lm: LM, cache: Cache, todo: list, bar, call, prompt_of) -> None:
+    """Run `todo` (key, request) pairs through `call` one model batch at a time; cache each."""
+    size = _chunk_size(lm)
+    for s in range(0, len(todo), size):
+        part = todo[s : s + size]
+        before = int(getattr(lm, "truncated", 0))
+        if isinstance(getattr(lm, "truncated_texts", None), set):
+            lm.truncated_texts.clear()
+        t0 = time.perf_counter()
+        outputs = call([r for _, r in part])
+        share = (time.perf_counter() - t0) / len(part)
+        flags = _truncated_flags(lm, [prompt_of(r) for _, r in part], before)
+        for (k, _), value, cut in zip(part, outputs, flags):
+            cache.put(k, value, truncated=cut, seconds=share)
+            bar.update(1)
+        cache.flush()
+
+
+def _run_generation(lm: LM, cache: Cache, jobs: list[tuple[str, GenRequest]], bar) -> None:
     todo = [(k, r) for k, r in jobs if k not in cache.done]
     bar.update(len(jobs) - len(todo))
-    for s in range(0, len(todo), chunk):
-        part = todo[s : s + chunk]
-        outputs = lm.generate([r for _, r in part])
-        for (k, _), text in zip(part, outputs):
-            cache.put(k, text)
-        cache.flush()
-        bar.update(len(part))
+    _run_batches(lm, cache, todo, bar, lm.generate, lambda r: r.prompt)
 
 
 def evaluate(
@@ -222,39 +297,40 @@ def evaluate(
         _run_generation(lm, cache, group, bar)
     todo_ll = [(key, r) for key, r in ll_jobs if key not in cache.done]
     bar.update(len(ll_jobs) - len(todo_ll))
-    for s in range(0, len(todo_ll), 64):
-        part = todo_ll[s : s + 64]
-        for (key, _), v in zip(part, lm.loglikelihood([r for _, r in part])):
-            cache.put(key, v)
-        cache.flush()
-        bar.update(len(part))
+    _run_batches(lm, cache, todo_ll, bar, lm.loglikelihood, lambda r: r[0])
     bar.close()
     cache.close()
     if world > 1:
         return {"shard": rank, "requests": len(gen_jobs) + len(ll_jobs)}
-    return finish(
-        items, cfg, out, lm.name, skipped, time.perf_counter() - t0, getattr(lm, "truncated", 0)
-    )
+    return finish(items, cfg, out, lm.name, skipped, time.perf_counter() - t0)
 
 
-def merge_caches(out: Path) -> dict:
+def merge_caches(out: Path) -> dict[str, dict]:
     """Read every shard's cache into one table (for multi-process runs)."""
-    done: dict[str, object] = {}
+    done: dict[str, dict] = {}
     for path in sorted(Path(out).glob("cache*.jsonl")):
         done.update(read_cache(path))
     return done
 
 
-def read_cache(path: Path) -> dict[str, object]:
-    """The finished requests in one cache file; a line cut by a crash is skipped (recomputed)."""
-    done: dict[str, object] = {}
-    with open(path, encoding="utf-8") as f:
-        for line in f:
+def read_cache(path: Path) -> dict[str, dict]:
+    """The finished requests in one cache file, by key. A line that is not a whole record (cut
+    by a crash, or damaged) is skipped, named in a warning, and its request recomputed."""
+    done: dict[str, dict] = {}
+    bad: list[int] = []
+    with open(path, "rb") as f:
+        for lineno, line in enumerate(f, start=1):
             try:
-                row = json.loads(line)
-                done[row["key"]] = row["value"]
-            except (json.JSONDecodeError, KeyError):
-                continue
+                row = json.loads(line.decode("utf-8"))
+                row["value"]  # a record without its value is damaged too
+                done[row["key"]] = {"truncated": False, "seconds": 0.0, **row}
+            except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError):
+                bad.append(lineno)
+    if bad:
+        warn(
+            f"{path}:{bad[0]}: {len(bad)} damaged line(s) skipped; their requests will be "
+            "computed again"
+        )
     return done
 
 
@@ -264,14 +340,21 @@ def finish(
     out: Path,
     model: str,
     skipped: dict,
-    seconds: float,
-    truncated: int,
+    run_seconds: float,
 ) -> dict:
-    """Score every item from the cached outputs and write results, samples and the report."""
-    done = merge_caches(out)
+    """Score every item from the cached outputs and write results, samples and the report.
+
+    `truncated_prompts` and `seconds` (compute time) are summed over the cache records the
+    items use, so they do not depend on how many runs it took to fill the cache;
+    `run_seconds` is this run's own time.
+    """
+    records = merge_caches(out)
+    done = {k: r["value"] for k, r in records.items()}
+    used: set[str] = set()
     samples = []
     empty = 0
     for it in items:
+        used.update(_item_keys(it, model, cfg))
         extra: dict = {}
         if it.continuations:
             lls = [done[request_key(model, "ll", it.prompt, c)] for c in it.continuations]
@@ -329,8 +412,9 @@ def finish(
         "normalized": normalized_average(scores),
         "skipped": skipped,
         "empty_outputs": empty,
-        "truncated_prompts": truncated,
-        "seconds": round(seconds, 2),
+        "truncated_prompts": sum(bool(records[k]["truncated"]) for k in used),
+        "seconds": round(sum(float(records[k]["seconds"]) for k in used), 2),
+        "run_seconds": round(run_seconds, 2),
         "config": to_dict(cfg),
         "prompt_versions": _prompt_versions(),
         "versions": _versions(),
@@ -343,6 +427,16 @@ def finish(
 
     (out / "report.md").write_text(eval_report(results))
     return results
+
+
+def _item_keys(it: Item, model: str, cfg: EvalConfig) -> list[str]:
+    """The cache keys of every request one item needs."""
+    if it.continuations:
+        return [request_key(model, "ll", it.prompt, c) for c in it.continuations]
+    keys = [gen_key(model, it)]
+    if cfg.self_consistency and it.mode == "cot":
+        keys += [gen_key(model, it, cfg.sc_temperature, s) for s in range(cfg.self_consistency)]
+    return keys
 
 
 def _prompt_versions() -> dict:

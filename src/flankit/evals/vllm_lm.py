@@ -47,11 +47,13 @@ class VLLMLM:
         limit = engine.llm_engine.model_config.max_model_len
         self.max_input_length = min(max_input_length or limit, limit)
         self.truncated = 0
+        self.truncated_texts: set[str] = set()  # the prompts cut, so each request is counted
 
     def _ids(self, text: str, limit: int) -> list[int]:
         ids = self.tok(text, add_special_tokens=False)["input_ids"]
         if len(ids) > limit:
             self.truncated += 1
+            self.truncated_texts.add(text)
             ids = ids[-limit:]
         return ids
 
