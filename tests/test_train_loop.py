@@ -1,3 +1,4 @@
+import json
 import os
 import signal
 import subprocess
@@ -23,6 +24,7 @@ steps: {steps}
 batch_size: 4
 save_every: 2
 keep_last: 3
+log_every: 1
 eval_every: 1000
 chunk_examples: 64
 out_dir: {out}
@@ -62,6 +64,13 @@ def test_accumulation_matches_one_big_batch(tmp_path, tok_dir):
         assert torch.allclose(wa[k], wb[k], atol=1e-5, rtol=1e-4), k
 
 
+def _metrics(run):
+    rows = [json.loads(line) for line in open(run / "metrics.jsonl")]
+    for r in rows:
+        r.pop("target_tokens_per_s", None)  # wall-clock throughput: the one field that may differ
+    return rows
+
+
 def test_kill_and_resume_equals_uninterrupted(tmp_path, tok_dir):
     _, whole = _cfg(tmp_path, tok_dir, "whole", steps=10)
     train(whole, progress=False)
@@ -71,9 +80,14 @@ def test_kill_and_resume_equals_uninterrupted(tmp_path, tok_dir):
         cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
     ckpts = tmp_path / "killed" / "checkpoints"
+    metrics = tmp_path / "killed" / "metrics.jsonl"
+
+    def logged_past_checkpoint():  # a step after the step-4 checkpoint is in metrics.jsonl
+        return (ckpts / "step-0000004").exists() and '"step": 5' in metrics.read_text()
+
     deadline = time.time() + 120
-    while not (ckpts / "step-0000004").exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.05)
+    while not logged_past_checkpoint() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.02)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert (ckpts / "step-0000004").exists() and not (tmp_path / "killed" / "final").exists()
@@ -84,6 +98,10 @@ def test_kill_and_resume_equals_uninterrupted(tmp_path, tok_dir):
     wa, wb = _weights(tmp_path / "whole"), _weights(tmp_path / "killed")
     for k in wa:
         assert torch.equal(wa[k], wb[k]), k
+    # One record per step, equal field by field to the uninterrupted run's, `examples` included.
+    ma, mb = _metrics(tmp_path / "whole"), _metrics(tmp_path / "killed")
+    assert [r["step"] for r in mb] == list(range(1, 11))
+    assert ma == mb and mb[-1]["examples"] > mb[0]["examples"] > 0
 
 
 def test_damaged_latest_checkpoint_falls_back(tmp_path, tok_dir):

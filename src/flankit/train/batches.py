@@ -71,7 +71,8 @@ class PackedStream:
         self._rows: list = []
         self._pos = 0
         self._chunk_start = None
-        self.examples_seen = 0
+        # Part of the saved state, so a resumed run's `examples` continue where they stopped.
+        self.examples_seen = int(state.get("examples_seen", 0)) if state else 0
         if state:
             self._next_chunk()
             self._pos = int(state["pos"])
@@ -88,7 +89,11 @@ class PackedStream:
         self._pos = 0
 
     def state(self) -> dict:
-        return {"chunk_start": self._chunk_start, "pos": self._pos}
+        return {
+            "chunk_start": self._chunk_start,
+            "pos": self._pos,
+            "examples_seen": self.examples_seen,
+        }
 
     def next_rows(self, n: int) -> list:
         out = []

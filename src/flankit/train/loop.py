@@ -276,7 +276,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
         module, optimizer = acc.prepare(module, optimizer)
     if acc.is_main_process:
         (out / "config.json").write_text(json.dumps(to_dict(cfg), indent=1))
-    log = MetricsLog(out, cfg.log_to, to_dict(cfg), enabled=acc.is_main_process)
+    log = MetricsLog(out, cfg.log_to, to_dict(cfg), enabled=acc.is_main_process, start_step=step)
     bar = _bar(cfg.steps, step, progress and acc.is_main_process)
     rank, world = acc.process_index, acc.num_processes
     t_last, tokens_since, shown_tps = time.perf_counter(), 0, 0.0
