@@ -304,3 +304,29 @@ def test_engine_requirements_are_checked_before_training():
     with pytest.raises(FlankitError, match="cannot be combined with eval_suite"):
         _check_engine(suite, multi, micro=4, resume=False)
     _check_engine(ok, NS(distributed_type="MULTI_GPU", num_processes=2), micro=4, resume=True)
+
+
+def test_flipped_byte_checkpoint_is_skipped_and_resume_is_bitwise_equal(tmp_path, tok_dir, capsys):
+    from flankit.cli import main
+    from flankit.errors import FlankitWarning
+
+    _, whole = _cfg(tmp_path, tok_dir, "whole", steps=8)
+    train(whole, progress=False)
+    path, cfg = _cfg(tmp_path, tok_dir, "flip", steps=6)
+    train(cfg, progress=False)
+    ckpts = tmp_path / "flip" / "checkpoints"
+    weights = ckpts / "step-0000006" / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0x10  # one flipped bit in the tensor data: same size, still parses
+    weights.write_bytes(bytes(data))
+    assert main(["train", "--verify-checkpoints", str(tmp_path / "flip")]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:2] == [f"{ckpts / 'step-0000002'}: ok", f"{ckpts / 'step-0000004'}: ok"]
+    assert "step-0000006: DAMAGED: model.safetensors does not match its SHA-256" in lines[2]
+    with pytest.warns(FlankitWarning, match="step-0000006 is unreadable .*model.safetensors"):
+        result = train(load_config(TrainConfig, path, ["steps=8"]), resume=True, progress=False)
+    assert result["steps"] == 8
+    wa, wb = _weights(tmp_path / "whole"), _weights(tmp_path / "flip")
+    for k in wa:
+        assert torch.equal(wa[k], wb[k]), k
+    assert _metrics(tmp_path / "whole") == _metrics(tmp_path / "flip")

@@ -98,10 +98,23 @@ def _data_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _verify_checkpoints(folder: str) -> int:
+    from flankit.train.checkpoint import verify_checkpoints
+
+    report = verify_checkpoints(Path(folder))
+    for ckpt, problem in report:
+        print(f"{ckpt}: {'ok' if problem is None else 'DAMAGED: ' + problem}")
+    return 1 if any(problem for _, problem in report) else 0
+
+
 def _train(args: argparse.Namespace) -> int:
     from flankit.config import load_config
     from flankit.train.loop import TrainConfig, train
 
+    if args.verify_checkpoints:
+        return _verify_checkpoints(args.verify_checkpoints)
+    if args.config is None:
+        raise FlankitError("train needs a config file (or --verify-checkpoints DIR)")
     cfg = load_config(TrainConfig, args.config, list(args.overrides))
     result = train(cfg, resume=args.resume, progress=not args.quiet)
     if os.environ.get("RANK", "0") != "0":
@@ -317,10 +330,15 @@ def build_parser() -> argparse.ArgumentParser:
     bld.set_defaults(func=_data_build)
 
     tr = verbs.add_parser("train", help="finetune a model on a mixture (configs/train/*.yaml)")
-    tr.add_argument("config", help="YAML training config")
+    tr.add_argument("config", nargs="?", help="YAML training config")
     tr.add_argument("overrides", nargs="*", help="config overrides like steps=100 optim.lr=1e-3")
     tr.add_argument(
         "--resume", action="store_true", help="continue from the newest readable checkpoint"
+    )
+    tr.add_argument(
+        "--verify-checkpoints",
+        metavar="DIR",
+        help="check every checkpoint in DIR (or DIR/checkpoints) against its checksums; no training",
     )
     tr.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     tr.set_defaults(func=_train)

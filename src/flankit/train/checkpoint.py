@@ -2,27 +2,93 @@
 
 A checkpoint folder `step-NNNNNNN/` holds `model.safetensors` (whole weights), `optimizer.pt`
 (tensors and numbers only, loaded with `weights_only=True`; under `fsdp` one
-`optimizer-rank-R-of-N.pt` per process), `rng.pt` and `state.json` (step, data position,
-metrics). The last `keep` are kept. Loading takes the newest readable one; a damaged newest one
-is skipped with a warning, and the previous one is used.
+`optimizer-rank-R-of-N.pt` per process), `rng.pt`, `state.json` (step, data position,
+metrics) and, written last, `manifest.json`: the SHA-256 and size of every other file. The last
+`keep` are kept. Loading takes the newest checkpoint whose files match their manifest and parse;
+a damaged one (flipped bytes, truncated, missing a file) is skipped with a one-line warning
+naming the file, and the previous one is used. `verify_checkpoints` checks a folder without
+loading anything into a model.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
 import shutil
-import warnings
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, load_model, save_file, save_model
 
-from flankit.errors import FlankitError
+from flankit.errors import FlankitError, warn
 from flankit.train.parallel import Parallel
 
 WHOLE = Parallel()
+MANIFEST = "manifest.json"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 22):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_manifest(folder: Path) -> None:
+    """Record the checksum of every file in `folder`; written (and fsynced) after all of them."""
+    files = {
+        p.name: {"sha256": _sha256(p), "bytes": p.stat().st_size}
+        for p in sorted(folder.iterdir())
+        if p.is_file() and p.name != MANIFEST
+    }
+    path = folder / MANIFEST
+    path.write_text(json.dumps({"files": files}, indent=1))
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
+
+
+def check_files(ckpt: Path, names: list[str] | None = None) -> str | None:
+    """What is wrong with a checkpoint's files (`names`, or all its manifest lists), else None.
+    A checkpoint written before manifests existed has none; its files are not checked."""
+    path = ckpt / MANIFEST
+    if not path.exists():
+        if (ckpt / "state.json").exists():
+            return None
+        return "missing state.json"
+    try:
+        files = json.loads(path.read_text())["files"]
+    except (ValueError, KeyError, TypeError):
+        return f"{MANIFEST} is damaged"
+    for name in names if names is not None else list(files):
+        entry = files.get(name)
+        if entry is None:
+            return f"{name} is not in {MANIFEST}"
+        target = ckpt / name
+        if not target.exists():
+            return f"{name} is missing"
+        if target.stat().st_size != entry["bytes"]:
+            return f"{name} has {target.stat().st_size} bytes, {entry['bytes']} were written"
+        if _sha256(target) != entry["sha256"]:
+            return f"{name} does not match its SHA-256 checksum (damaged on disk)"
+    return None
+
+
+def verify_checkpoints(folder: Path) -> list[tuple[Path, str | None]]:
+    """(checkpoint, problem or None) for every checkpoint in `folder`, oldest first."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FlankitError("not a directory", file=str(folder))
+    ckpts = list_checkpoints(folder)
+    if not ckpts and (folder / "checkpoints").is_dir():  # a run folder was given
+        ckpts = list_checkpoints(folder / "checkpoints")
+    if not ckpts and folder.name.startswith("step-"):  # one checkpoint was given
+        ckpts = [folder]
+    if not ckpts:
+        raise FlankitError("no checkpoints (step-NNNNNNN folders) here", file=str(folder))
+    return [(c, check_files(c)) for c in ckpts]
 
 
 def _rng_state() -> dict:
@@ -77,6 +143,7 @@ def save_checkpoint(
             error = exc
     if par.agree(error is None) and par.is_main:
         try:
+            write_manifest(tmp)  # last, after every process wrote its files
             if final.exists():
                 shutil.rmtree(final)
             os.replace(tmp, final)
@@ -117,6 +184,9 @@ def load_latest(folder: Path, model, optimizer, par: Parallel = WHOLE) -> dict |
             missing = [n for n in needed if not (ckpt / n).exists()]
             if missing:
                 raise ValueError(f"missing {', '.join(missing)}")
+            problem = check_files(ckpt, ["state.json", *needed])
+            if problem:
+                raise ValueError(problem)
             opt_state = torch.load(ckpt / par.optimizer_file, weights_only=True)
             rng = torch.load(ckpt / "rng.pt", weights_only=True)
             if not par.sharded:
@@ -127,9 +197,7 @@ def load_latest(folder: Path, model, optimizer, par: Parallel = WHOLE) -> dict |
         except FlankitError:
             raise
         except Exception as exc:  # any damage means: try the previous checkpoint
-            warnings.warn(
-                f"checkpoint {ckpt} is unreadable ({exc}); trying the previous one", stacklevel=2
-            )
+            warn(f"checkpoint {ckpt} is unreadable ({exc}); trying the previous one")
             ok = False
         if not par.agree(ok):
             continue
