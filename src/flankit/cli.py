@@ -143,6 +143,7 @@ def _model_spec(model: str, gguf: str | None, trust_remote_code: bool):
 
 
 def _eval(args: argparse.Namespace) -> int:
+    from flankit.data.sources import BadRows
     from flankit.evals.lm import HFLM
     from flankit.evals.runner import EvalConfig, build_items, evaluate, finish
 
@@ -161,6 +162,7 @@ def _eval(args: argparse.Namespace) -> int:
         mmlu_subjects=args.mmlu_subjects.split(",") if args.mmlu_subjects else None,
         bbh_subtasks=args.bbh_subtasks.split(",") if args.bbh_subtasks else None,
         mgsm_langs=args.mgsm_langs.split(",") if args.mgsm_langs else None,
+        skip_bad_rows=args.skip_bad_rows,
     )
     build_items(cfg)  # fail on bad data before loading the model
     if args.backend == "vllm":
@@ -186,8 +188,9 @@ def _eval(args: argparse.Namespace) -> int:
         state.wait_for_everyone()
         if rank != 0:
             return 0
-        items, skipped = build_items(cfg)
-        results = finish(items, cfg, Path(args.out), lm.name, skipped, 0.0)
+        bad = BadRows(skip=cfg.skip_bad_rows)
+        items, skipped = build_items(cfg, bad)
+        results = finish(items, cfg, Path(args.out), lm.name, skipped, 0.0, bad)
     else:
         results = evaluate(lm, cfg, args.out, progress=not args.quiet)
     for name, e in results["scores"].items():
@@ -384,6 +387,11 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--tydiqa-dev", help="TyDiQA-GoldP dev set: SQuAD JSON path, or 'hub'")
     ev.add_argument("--max-input-length", type=int, help="prompt tokens kept (T5 default 2048)")
     ev.add_argument("--batch-size", type=int, default=8)
+    ev.add_argument(
+        "--skip-bad-rows",
+        action="store_true",
+        help="skip and count malformed benchmark rows (results.json: bad_rows)",
+    )
     ev.add_argument(
         "--backend",
         default="hf",

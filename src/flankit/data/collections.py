@@ -243,16 +243,15 @@ def _load_cot(spec: CollectionSpec, root: Path, bad: BadRows) -> list[Task]:
     for tsv in sorted(folder.glob("*_train.tsv")):
         name = "cot_" + tsv.name[: -len("_train.tsv")]
         examples = list(read_cot_tsv(tsv, task=name, bad=bad))
-        if examples:
-            tasks.append(
-                Task(
-                    name,
-                    "cot",
-                    examples,
-                    COT_DIRECT + COT_COT + COT_INVERTED,
-                    meta={"source": str(tsv)},
-                )
+        tasks.append(
+            Task(
+                name,
+                "cot",
+                examples,
+                COT_DIRECT + COT_COT + COT_INVERTED,
+                meta={"source": str(tsv)},
             )
+        )
     return tasks
 
 
@@ -311,11 +310,11 @@ def _load_bigbench(spec: CollectionSpec, root: Path, bad: BadRows) -> list[Task]
         entry = index.get(stem, {})
         bbh = entry.get("bbh_source", stem.startswith(BBH_SOURCE_PREFIXES))
         data = read_json(path, task=name)
-        if not isinstance(data, dict) or "examples" not in data:
-            continue  # programmatic tasks and parent folders carry no examples
+        if not isinstance(data, dict):
+            raise FlankitError("a BIG-bench task file must hold a JSON object", file=str(path))
+        if "examples" not in data and _is_parent_task(path, data):
+            continue  # a task with subtasks: its examples are in the subtasks' files
         examples = list(bigbench_examples(data, path=str(path), task=name, bad=bad))
-        if not examples:
-            continue
         prefix = data.get("task_prefix") or ""
         native = Template(
             "bb_native",
@@ -338,6 +337,12 @@ def _load_bigbench(spec: CollectionSpec, root: Path, bad: BadRows) -> list[Task]
     return tasks
 
 
+def _is_parent_task(path: Path, data: dict) -> bool:
+    return bool(data.get("subtasks")) or (
+        path.name == "task.json" and any(path.parent.glob("*/task.json"))
+    )
+
+
 def _escape(text: str) -> str:
     return text.replace("{", "{{").replace("}", "}}")
 
@@ -353,8 +358,6 @@ def _load_niv2(spec: CollectionSpec, root: Path, bad: BadRows) -> list[Task]:
                 "a NIV2 task file must hold a JSON object", file=str(path), task=name
             )
         _, instances, positives = niv2_examples(data, path=str(path), task=name, bad=bad)
-        if not instances:
-            continue
         sources = " ".join(data.get("Source") or []).lower()
         mmlu = "mmlu" in name.lower() or "mmlu" in sources
         tasks.append(
@@ -452,8 +455,7 @@ def load_user_collection(path: str | Path, bad: BadRows) -> list[Task]:
             trust_remote_code=src.trust_remote_code,
         )
         examples = list(map_fields(rows, src.fields, task=ut.name, bad=bad))
-        if examples:
-            tasks.append(Task(ut.name, spec.name, examples, templates, meta={"source": src.path}))
+        tasks.append(Task(ut.name, spec.name, examples, templates, meta={"source": src.path}))
     return tasks
 
 
@@ -504,6 +506,15 @@ def load_collection(
         if missing:
             raise FlankitError(
                 f"collection {spec.name}: no task matches {missing[0]!r}", task=missing[0]
+            )
+    for task in kept:
+        if not task.examples:
+            skipped = bad.counts.get(task.name, 0)
+            raise FlankitError(
+                "no examples" + (f": all {skipped} rows were bad and skipped" if skipped else ""),
+                file=task.meta.get("source"),
+                task=task.name,
+                hint="fix or remove the file, or leave the task out (collection `exclude:`)",
             )
     if spec.max_tasks is not None:
         kept = kept[: spec.max_tasks]

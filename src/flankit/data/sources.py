@@ -2,7 +2,9 @@
 
 Each reader yields `Example`s whose `where` is "file:line" (or "file:#index" for JSON lists).
 A bad row raises `FlankitError` naming file, line, task and field, unless the `BadRows` policy
-skips it, in which case it is counted (and kept for the build report).
+skips it, in which case it is counted (and kept for the build report). Text files are decoded
+with `surrogateescape`, so invalid UTF-8 is found in the row and field that holds it (and that
+row alone is refused or skipped) instead of ending the whole read.
 
 Example:
     >>> import tempfile, os
@@ -47,6 +49,43 @@ class BadRows:
         return sum(self.counts.values())
 
 
+def open_text(path: str, task: str | None):
+    """A text file opened for reading rows; invalid UTF-8 bytes survive as lone surrogates,
+    which `invalid_utf8` finds in the row that holds them."""
+    try:
+        return open(path, encoding="utf-8", errors="surrogateescape", newline="")
+    except OSError as exc:
+        raise FlankitError(f"cannot read: {exc.strerror}", file=path, task=task) from exc
+
+
+def invalid_utf8(value: Any) -> bool:
+    """Whether a decoded string still holds bytes that were not UTF-8."""
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def utf8_error(
+    fields: dict[str, Any], *, file: str, line: int | None = None, task: str | None = None
+) -> FlankitError | None:
+    """The error for the first field (by name) holding invalid UTF-8, else None."""
+    for name, value in fields.items():
+        values = value if isinstance(value, (list, tuple)) else [value]
+        if any(invalid_utf8(v) for v in values):
+            return FlankitError(
+                "invalid UTF-8 bytes (re-save the file as UTF-8)",
+                file=file,
+                line=line,
+                task=task,
+                field=name,
+            )
+    return None
+
+
 def _text(value: Any) -> str | None:
     """A usable text value, or None for missing/empty/NaN."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -59,11 +98,7 @@ def read_cot_tsv(path: str | Path, *, task: str, bad: BadRows) -> Iterator[Examp
     """Flan CoT TSV: no header; question, answer, chain of thought; literal `\\n` escapes."""
     path = str(path)
     names = ("question", "answer", "rationale")
-    try:
-        handle = open(path, encoding="utf-8", newline="")
-    except OSError as exc:
-        raise FlankitError(f"cannot read: {exc.strerror}", file=path, task=task) from exc
-    with handle:
+    with open_text(path, task) as handle:
         for lineno, line in enumerate(handle, start=1):
             line = line.rstrip("\r\n")
             if not line:
@@ -78,6 +113,10 @@ def read_cot_tsv(path: str | Path, *, task: str, bad: BadRows) -> Iterator[Examp
                         task=task,
                     )
                 )
+                continue
+            error = utf8_error(dict(zip(names, cols)), file=path, line=lineno, task=task)
+            if error:
+                bad.handle(error)
                 continue
             fields = {}
             for name, value in zip(names, cols):
@@ -94,12 +133,15 @@ def read_cot_tsv(path: str | Path, *, task: str, bad: BadRows) -> Iterator[Examp
 
 
 def read_json(path: str | Path, *, task: str | None = None) -> Any:
-    """Parse a JSON file, turning errors into FlankitError with the line."""
+    """Parse a JSON file, turning errors into FlankitError with the line. Invalid UTF-8 inside
+    strings is kept (as lone surrogates) for the example readers to refuse row by row."""
     path = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = Path(path).read_bytes().decode("utf-8", errors="surrogateescape")
     except OSError as exc:
         raise FlankitError(f"cannot read: {exc.strerror}", file=path, task=task) from exc
+    if not text.strip():
+        raise FlankitError("empty file", file=path, task=task)
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
@@ -114,10 +156,22 @@ def bigbench_examples(data: dict, *, path: str, task: str, bad: BadRows) -> Iter
     if not isinstance(examples, list):
         raise FlankitError("no 'examples' list", file=path, task=task, field="examples")
     description = data.get("description") or ""
+    error = utf8_error({"description": description}, file=path, task=task)
+    if error:
+        raise error
     for i, ex in enumerate(examples):
         where = f"{path}:#{i}"
         if not isinstance(ex, dict):
             bad.handle(FlankitError("example is not an object", file=where, task=task))
+            continue
+        error = utf8_error(
+            {k: ex.get(k) for k in ("input", "target")}
+            | {"target_scores": list(ex.get("target_scores") or [])},
+            file=where,
+            task=task,
+        )
+        if error:
+            bad.handle(error)
             continue
         scores = ex.get("target_scores")
         has_scores = isinstance(scores, dict) and bool(scores)
@@ -154,6 +208,9 @@ def niv2_examples(
     definition = _text(definition)
     if definition is None:
         raise FlankitError("missing or empty", file=path, task=task, field="Definition")
+    error = utf8_error({"Definition": definition}, file=path, task=task)
+    if error:
+        raise error
     instances = data.get("Instances")
     if not isinstance(instances, list):
         raise FlankitError("no 'Instances' list", file=path, task=task, field="Instances")
@@ -164,6 +221,12 @@ def niv2_examples(
             where = f"{path}:{kind}#{i}"
             if not isinstance(inst, dict):
                 bad.handle(FlankitError("entry is not an object", file=where, task=task))
+                continue
+            error = utf8_error(
+                {"input": inst.get("input"), "output": inst.get("output")}, file=where, task=task
+            )
+            if error:
+                bad.handle(error)
                 continue
             inp = _text(inst.get("input"))
             output = inst.get("output")
@@ -205,11 +268,7 @@ def read_table_rows(
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     """Raw rows of a JSONL / CSV / Parquet file or a Hugging Face hub dataset, with locations."""
     if fmt == "jsonl":
-        try:
-            handle = open(path, encoding="utf-8")
-        except OSError as exc:
-            raise FlankitError(f"cannot read: {exc.strerror}", file=path, task=task) from exc
-        with handle:
+        with open_text(path, task) as handle:
             for lineno, line in enumerate(handle, start=1):
                 if not line.strip():
                     continue
@@ -225,11 +284,7 @@ def read_table_rows(
                     )
                 yield f"{path}:{lineno}", row
     elif fmt == "csv":
-        try:
-            handle = open(path, encoding="utf-8", newline="")
-        except OSError as exc:
-            raise FlankitError(f"cannot read: {exc.strerror}", file=path, task=task) from exc
-        with handle:
+        with open_text(path, task) as handle:
             reader = csv.DictReader(handle)
             for row in reader:
                 yield f"{path}:{reader.line_num}", row
@@ -276,6 +331,10 @@ def map_fields(
     """
     for where, row in rows:
         fields: dict[str, Any] = {}
+        error = utf8_error({n: row.get(c) for n, c in mapping.items()}, file=where, task=task)
+        if error:
+            bad.handle(error)
+            continue
         ok = True
         for name, column in mapping.items():
             if column not in row:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from flankit.config import to_dict
+from flankit.data.sources import BadRows
 from flankit.errors import FlankitError, warn
 from flankit.evals import extract
 from flankit.evals.benchmarks import Item
@@ -42,13 +43,16 @@ class EvalConfig:
     synthetic_limit: int = 20
     batch_size: int = 8
     max_new_tokens: int | None = None  # cap on every item's generation length (quick runs)
+    skip_bad_rows: bool = False  # skip (and count, in results.json) malformed benchmark rows
 
 
-def build_items(cfg: EvalConfig) -> tuple[list[Item], dict[str, str]]:
-    """All items for the configured benchmarks; benchmarks that cannot run say why."""
+def build_items(cfg: EvalConfig, bad: BadRows | None = None) -> tuple[list[Item], dict[str, str]]:
+    """All items for the configured benchmarks; benchmarks that cannot run say why. Malformed
+    rows raise, or with `cfg.skip_bad_rows` are counted in `bad`."""
     from flankit.data.collections import data_root
     from flankit.evals.benchmarks import bbh, mgsm, mmlu, synthetic, tydiqa
 
+    bad = bad if bad is not None else BadRows(skip=cfg.skip_bad_rows)
     root = data_root(cfg.data_root)
     items: list[Item] = []
     skipped: dict[str, str] = {}
@@ -62,14 +66,19 @@ def build_items(cfg: EvalConfig) -> tuple[list[Item], dict[str, str]]:
                 limit=cfg.limit,
                 subject_filter=cfg.mmlu_subjects,
                 scoring=cfg.mmlu_scoring,
+                bad=bad,
             )
         elif bench == "bbh":
-            items += bbh.load(root / "bbh", modes, limit=cfg.limit, subtasks=cfg.bbh_subtasks)
+            items += bbh.load(
+                root / "bbh", modes, limit=cfg.limit, subtasks=cfg.bbh_subtasks, bad=bad
+            )
         elif bench == "mgsm":
             if "cot" not in modes:
                 skipped["mgsm"] = "MGSM is evaluated with CoT only (add --modes cot)"
                 continue
-            items += mgsm.load(root / "mgsm", ["cot"], limit=cfg.limit, langs=cfg.mgsm_langs)
+            items += mgsm.load(
+                root / "mgsm", ["cot"], limit=cfg.limit, langs=cfg.mgsm_langs, bad=bad
+            )
         elif bench == "tydiqa":
             if "direct" not in modes:
                 skipped["tydiqa"] = "TyDiQA is evaluated with direct prompting only"
@@ -78,7 +87,7 @@ def build_items(cfg: EvalConfig) -> tuple[list[Item], dict[str, str]]:
                 skipped["tydiqa"] = "no GoldP dev set given (--tydiqa-dev PATH or hub)"
                 continue
             items += tydiqa.load(
-                cfg.tydiqa_dev, root / "tydiqa" / "tydiqa-one-shot.json", limit=cfg.limit
+                cfg.tydiqa_dev, root / "tydiqa" / "tydiqa-one-shot.json", limit=cfg.limit, bad=bad
             )
         elif bench == "synthetic":
             items += synthetic.load(modes, limit=cfg.synthetic_limit)
@@ -261,7 +270,12 @@ def evaluate(
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    items, skipped = build_items(cfg)
+    bad = BadRows(skip=cfg.skip_bad_rows)
+    items, skipped = build_items(cfg, bad)
+    if bad.total:
+        warn(
+            f"skipped {bad.total} bad benchmark rows (--skip-bad-rows); see bad_rows in results.json"
+        )
     if not items:
         raise FlankitError(
             "nothing to evaluate: " + "; ".join(f"{k}: {v}" for k, v in skipped.items())
@@ -302,7 +316,7 @@ def evaluate(
     cache.close()
     if world > 1:
         return {"shard": rank, "requests": len(gen_jobs) + len(ll_jobs)}
-    return finish(items, cfg, out, lm.name, skipped, time.perf_counter() - t0)
+    return finish(items, cfg, out, lm.name, skipped, time.perf_counter() - t0, bad)
 
 
 def merge_caches(out: Path) -> dict[str, dict]:
@@ -341,6 +355,7 @@ def finish(
     model: str,
     skipped: dict,
     run_seconds: float,
+    bad: BadRows | None = None,
 ) -> dict:
     """Score every item from the cached outputs and write results, samples and the report.
 
@@ -412,6 +427,8 @@ def finish(
         "normalized": normalized_average(scores),
         "skipped": skipped,
         "empty_outputs": empty,
+        "bad_rows": dict(bad.counts) if bad else {},
+        "bad_row_samples": list(bad.samples) if bad else [],
         "truncated_prompts": sum(bool(records[k]["truncated"]) for k in used),
         "seconds": round(sum(float(records[k]["seconds"]) for k in used), 2),
         "run_seconds": round(run_seconds, 2),

@@ -8,12 +8,12 @@ punctuation. Average: macro over the 27 subtasks, as the paper.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
+from flankit.data.sources import BadRows, read_json, utf8_error
 from flankit.errors import FlankitError
-from flankit.evals.benchmarks import Item
+from flankit.evals.benchmarks import Item, no_examples, read_text
 
 PROMPT_VERSION = "bbh-suzgun-v1"
 OPTION_LINE = re.compile(r"^(?:\([A-Z]\)|- )", re.MULTILINE)
@@ -21,7 +21,7 @@ OPTION_LINE = re.compile(r"^(?:\([A-Z]\)|- )", re.MULTILINE)
 
 def prompt_text(path: Path) -> str:
     """The prompt file without its canary line and separator."""
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path, task=f"bbh/{path.stem}")
     lines = text.split("\n")
     if (
         lines
@@ -53,10 +53,41 @@ def chance(question: str) -> float:
     return 1.0 / n if n else 0.0
 
 
+def examples(path: Path, task: str, bad: BadRows) -> list[tuple[int, dict]]:
+    """(index, example) for the usable examples of one BBH subtask file."""
+    data = read_json(path, task=task)
+    if not isinstance(data, dict) or not isinstance(data.get("examples"), list):
+        raise FlankitError("no 'examples' list", file=str(path), task=task, field="examples")
+    out = []
+    for i, ex in enumerate(data["examples"]):
+        where = f"{path}:#{i}"
+        if not isinstance(ex, dict):
+            bad.handle(FlankitError("example is not an object", file=where, task=task))
+            continue
+        error = utf8_error({k: ex.get(k) for k in ("input", "target")}, file=where, task=task)
+        for name in ("input", "target"):
+            value = ex.get(name)
+            if error is None and (not isinstance(value, str) or not value.strip()):
+                error = FlankitError("missing or empty", file=where, task=task, field=name)
+        if error:
+            bad.handle(error)
+            continue
+        out.append((i, ex))
+    if not out:
+        raise no_examples(task, str(path), bad)
+    return out
+
+
 def load(
-    root: Path, modes: list[str], *, limit: int | None = None, subtasks: list[str] | None = None
+    root: Path,
+    modes: list[str],
+    *,
+    limit: int | None = None,
+    subtasks: list[str] | None = None,
+    bad: BadRows | None = None,
 ) -> list[Item]:
     root = Path(root)
+    bad = bad if bad is not None else BadRows()
     files = sorted((root / "bbh").glob("*.json"))
     if not files:
         raise FlankitError("no BBH subtask files", file=str(root / "bbh"))
@@ -72,12 +103,7 @@ def load(
             )
         cot = prompt_text(prompt_path)
         direct = direct_text(cot) if "direct" in modes else ""
-        data = json.loads(path.read_text(encoding="utf-8"))
-        for i, ex in enumerate(data["examples"][:limit]):
-            if "input" not in ex or "target" not in ex:
-                raise FlankitError(
-                    "example needs input and target", file=str(path), line=i, task=f"bbh/{name}"
-                )
+        for i, ex in examples(path, f"bbh/{name}", bad)[:limit]:
             for mode in modes:
                 if mode == "cot":
                     prompt = f"{cot}\n\nQ: {ex['input']}\nA: Let's think step by step."

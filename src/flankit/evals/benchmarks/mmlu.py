@@ -11,30 +11,61 @@ paper's) and micro over questions.
 from __future__ import annotations
 
 import csv
-import json
 from pathlib import Path
 
+from flankit.data.sources import BadRows, open_text, read_json, utf8_error
 from flankit.errors import FlankitError
-from flankit.evals.benchmarks import Item
+from flankit.evals.benchmarks import Item, no_examples
 
 PROMPT_VERSION = "mmlu-flan-v2"
 LETTERS = "ABCD"
 SPLIT_DIRS = {"validation": ("val_prerelease", "val"), "test": ("test", "test")}
+COLUMNS = ("question", "A", "B", "C", "D", "answer")
 
 
-def _rows(path: Path, subject: str) -> list[list[str]]:
+def _row_error(row: list[str], path: str, line: int, task: str) -> FlankitError | None:
+    if len(row) != 6:
+        return FlankitError(
+            f"expected 6 columns: question, A, B, C, D, answer letter; got {len(row)}",
+            file=path,
+            line=line,
+            task=task,
+        )
+    error = utf8_error(dict(zip(COLUMNS, row)), file=path, line=line, task=task)
+    if error:
+        return error
+    for name, value in zip(COLUMNS, row):
+        if not value.strip():
+            return FlankitError("empty value", file=path, line=line, task=task, field=name)
+    if row[5] not in LETTERS:
+        return FlankitError(
+            f"answer {row[5]!r} is not one of A, B, C, D",
+            file=path,
+            line=line,
+            task=task,
+            field="answer",
+        )
+    return None
+
+
+def _rows(path: Path, subject: str, bad: BadRows) -> list[list[str]]:
+    """The well-formed rows of one MMLU CSV; a bad row is refused, or skipped and counted."""
+    task = f"mmlu/{subject}"
     if not path.exists():
-        raise FlankitError("MMLU file not found", file=str(path), task=f"mmlu/{subject}")
-    with open(path, encoding="utf-8", newline="") as f:
-        rows = [r for r in csv.reader(f) if r]
-    for i, r in enumerate(rows, start=1):
-        if len(r) != 6 or r[5] not in LETTERS:
-            raise FlankitError(
-                "expected 6 columns: question, A, B, C, D, answer letter",
-                file=str(path),
-                line=i,
-                task=f"mmlu/{subject}",
-            )
+        raise FlankitError("MMLU file not found", file=str(path), task=task)
+    rows = []
+    with open_text(str(path), task) as f:
+        reader = csv.reader(f)
+        for r in reader:
+            if not r:
+                continue
+            error = _row_error(r, str(path), reader.line_num, task)
+            if error:
+                bad.handle(error)
+                continue
+            rows.append(r)
+    if not rows:
+        raise no_examples(task, str(path), bad)
     return rows
 
 
@@ -65,8 +96,10 @@ def load(
     limit: int | None = None,
     subject_filter: list[str] | None = None,
     scoring: str = "generate",
+    bad: BadRows | None = None,
 ) -> list[Item]:
     root = Path(root)
+    bad = bad if bad is not None else BadRows()
     if split not in SPLIT_DIRS:
         raise FlankitError(f"MMLU split {split!r} is not one of {', '.join(SPLIT_DIRS)}")
     folder, suffix = SPLIT_DIRS[split]
@@ -75,13 +108,23 @@ def load(
         cot_path = root / "flan_cot_prompts" / "mmlu-cot.json"
         if not cot_path.exists():
             raise FlankitError("MMLU CoT prompts not found", file=str(cot_path))
-        cot = json.loads(cot_path.read_text(encoding="utf-8"))
+        cot = read_json(cot_path, task="mmlu")
+        if not isinstance(cot, dict):
+            raise FlankitError("expected an object of prompts by subject", file=str(cot_path))
     items = []
     for subject in subjects(root):
         if subject_filter and subject not in subject_filter:
             continue
-        shots = _rows(root / "dev" / f"{subject}_dev.csv", subject)[:5]
-        rows = _rows(root / folder / f"{subject}_{suffix}.csv", subject)[:limit]
+        shots = _rows(root / "dev" / f"{subject}_dev.csv", subject, bad)[:5]
+        rows = _rows(root / folder / f"{subject}_{suffix}.csv", subject, bad)[:limit]
+        if "cot" in modes:
+            if subject not in cot:
+                raise FlankitError(
+                    "no CoT prompt for this subject", file=str(cot_path), task=f"mmlu/{subject}"
+                )
+            error = utf8_error({subject: cot[subject]}, file=str(cot_path), task="mmlu")
+            if error:
+                raise error
         for i, row in enumerate(rows):
             for mode in modes:
                 direct = mode == "direct"

@@ -9,11 +9,11 @@ Average: macro over the 8 non-English languages; English reported apart.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from flankit.data.sources import BadRows, read_json, utf8_error
 from flankit.errors import FlankitError
-from flankit.evals.benchmarks import Item
+from flankit.evals.benchmarks import Item, no_examples
 
 PROMPT_VERSION = "tydiqa-goldp-1shot-v1"
 LANGS = ("arabic", "bengali", "finnish", "indonesian", "korean", "russian", "swahili", "telugu")
@@ -24,20 +24,47 @@ def _block(context: str, question: str) -> str:
     return f"{context.strip()}\n\nQ: {question.strip()}\n\nA:"
 
 
-def squad_rows(data: dict) -> list[dict]:
+def squad_rows(data: dict, path: str = "<dev>", bad: BadRows | None = None) -> list[dict]:
+    """Questions of a SQuAD-format file; a malformed question is refused, or skipped and counted."""
+    bad = bad if bad is not None else BadRows()
+    if not isinstance(data, dict) or not isinstance(data.get("data"), list):
+        raise FlankitError("no 'data' list (not SQuAD format)", file=path, field="data")
     rows = []
-    for article in data.get("data", []):
-        for para in article.get("paragraphs", []):
-            for qa in para.get("qas", []):
-                rows.append(
-                    {
-                        "id": qa["id"],
-                        "context": para["context"],
-                        "question": qa["question"],
-                        "answers": [a["text"] for a in qa.get("answers", [])],
-                    }
-                )
+    for a, article in enumerate(data["data"]):
+        for p, para in enumerate(
+            article.get("paragraphs", []) if isinstance(article, dict) else []
+        ):
+            for q, qa in enumerate(para.get("qas", []) if isinstance(para, dict) else []):
+                where = f"{path}:data#{a}/paragraphs#{p}/qas#{q}"
+                row, error = _squad_row(para, qa, where)
+                if error:
+                    bad.handle(error)
+                    continue
+                rows.append(row)
     return rows
+
+
+def _squad_row(para: dict, qa, where: str) -> tuple[dict | None, FlankitError | None]:
+    if not isinstance(qa, dict) or not isinstance(qa.get("id"), str) or "-" not in qa["id"]:
+        return None, FlankitError("question needs an id like 'english-123'", file=where, field="id")
+    task = f"tydiqa/{qa['id'].split('-', 1)[0]}"
+    answers = [x.get("text") for x in qa.get("answers") or [] if isinstance(x, dict)]
+    fields = {"context": para.get("context"), "question": qa.get("question"), "answers": answers}
+    error = utf8_error(fields, file=where, task=task)
+    if error:
+        return None, error
+    for name in ("context", "question"):
+        if not isinstance(fields[name], str) or not fields[name].strip():
+            return None, FlankitError("missing or empty", file=where, task=task, field=name)
+    if not any(isinstance(x, str) and x.strip() for x in answers):
+        return None, FlankitError(
+            "question has no gold answer (an answer-blanked XTREME copy?)",
+            file=where,
+            task=task,
+            field="answers",
+        )
+    row = {"id": qa["id"], "context": fields["context"], "question": fields["question"]}
+    return {**row, "answers": [x for x in answers if isinstance(x, str)]}, None
 
 
 def hub_rows() -> list[dict]:
@@ -57,8 +84,11 @@ def hub_rows() -> list[dict]:
     ]
 
 
-def load(dev: str | Path | None, oneshot: Path, *, limit: int | None = None) -> list[Item]:
+def load(
+    dev: str | Path | None, oneshot: Path, *, limit: int | None = None, bad: BadRows | None = None
+) -> list[Item]:
     """Items from a SQuAD-format dev file (or the hub when `dev` is "hub")."""
+    bad = bad if bad is not None else BadRows()
     if dev is None:
         raise FlankitError(
             "TyDiQA needs the GoldP dev set: --tydiqa-dev PATH (SQuAD JSON) or --tydiqa-dev hub"
@@ -69,8 +99,10 @@ def load(dev: str | Path | None, oneshot: Path, *, limit: int | None = None) -> 
         path = Path(dev)
         if not path.exists():
             raise FlankitError("TyDiQA dev file not found", file=str(path))
-        rows = squad_rows(json.loads(path.read_text(encoding="utf-8")))
-    shots = json.loads(Path(oneshot).read_text(encoding="utf-8"))
+        rows = squad_rows(read_json(path, task="tydiqa"), str(path), bad)
+        if not rows:
+            raise no_examples("tydiqa", str(path), bad)
+    shots = read_json(oneshot, task="tydiqa")
     by_lang: dict[str, list[dict]] = {}
     for r in rows:
         by_lang.setdefault(r["id"].split("-", 1)[0], []).append(r)
@@ -79,11 +111,15 @@ def load(dev: str | Path | None, oneshot: Path, *, limit: int | None = None) -> 
         shot = (shots.get(lang) or [None])[0]
         for r in by_lang.get(lang, [])[:limit]:
             if not r["answers"] or not any(a.strip() for a in r["answers"]):
-                raise FlankitError(
-                    "question has no gold answer (an answer-blanked XTREME copy?)",
-                    task=f"tydiqa/{lang}",
-                    field=r["id"],
+                bad.handle(
+                    FlankitError(
+                        "question has no gold answer (an answer-blanked XTREME copy?)",
+                        file="hub",
+                        task=f"tydiqa/{lang}",
+                        field=r["id"],
+                    )
                 )
+                continue
             prefix = ""
             if shot and shot["id"] != r["id"]:
                 prefix = (
