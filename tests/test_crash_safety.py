@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from flankit.errors import FlankitWarning
+from flankit.errors import FlankitError, FlankitWarning
 from flankit.evals.lm import GenRequest
 from flankit.evals.runner import EvalConfig, evaluate
 
@@ -105,3 +105,74 @@ def test_a_cached_rerun_keeps_the_compute_seconds_and_reports_its_own(tmp_path, 
     assert res["seconds"] == first["seconds"] and "run_seconds" in res
     report = (whole[0] / "report.md").read_text()
     assert f"compute time: {first['seconds']} s" in report and "this run:" in report
+
+
+# ------------------------------------------------------------------ data build
+
+
+def _data_cfg(tmp_path, **over):
+    from flankit.config import load_config
+    from flankit.data.build import DataConfig
+
+    path = tmp_path / "data.yaml"
+    path.write_text(
+        "collections: [{name: synthetic, examples_per_task: 30}]\n"
+        "mixture: {num_examples: 400, seed: 1}\n"
+        "output: {shard_size: 100}\n"
+        "features: {tokenizer: byt5, input_length: 128, target_length: 32, rows_per_shard: 20}\n"
+    )
+    return load_config(DataConfig, path, [f"{k}={v}" for k, v in over.items()])
+
+
+def _files(out):
+    skip = {"stats.json", "summary.md"}  # they hold the wall-clock time
+    return {
+        str(p.relative_to(out)): p.read_bytes()
+        for p in sorted(out.rglob("*"))
+        if p.is_file() and p.name not in skip
+    }
+
+
+def test_killed_data_build_never_looks_complete_and_a_rerun_equals_a_whole_build(
+    tmp_path, monkeypatch
+):
+    from flankit.data import build as build_mod
+
+    whole = build_mod.build(_data_cfg(tmp_path), tmp_path / "whole", progress=False)
+    assert whole["shards"]["data"] == [f"part-{i:05d}.jsonl" for i in range(4)]
+    out = tmp_path / "killed"
+    real = build_mod.ShardWriter._write
+
+    def dies_on_the_third_shard(self, rows):
+        if self.shards == 2:
+            (self.folder / "part-00002.jsonl.tmp").write_text('{"inputs": "half a li')
+            raise KeyboardInterrupt("killed")  # no cleanup code runs, as under kill -9
+        real(self, rows)
+
+    monkeypatch.setattr(build_mod.ShardWriter, "_write", dies_on_the_third_shard)
+    with pytest.raises(KeyboardInterrupt):
+        build_mod.build(_data_cfg(tmp_path), out, progress=False)
+    assert (out / "data" / "part-00001.jsonl").exists() and not (out / "stats.json").exists()
+    monkeypatch.setattr(build_mod.ShardWriter, "_write", real)
+    # Another config into the interrupted folder is refused, and changes nothing.
+    with pytest.raises(FlankitError, match="interrupted build of a different config"):
+        build_mod.build(_data_cfg(tmp_path, **{"mixture.seed": 2}), out, progress=False)
+    with pytest.warns(FlankitWarning, match="previous build with this config was interrupted"):
+        again = build_mod.build(_data_cfg(tmp_path), out, progress=False)
+    assert _files(out) == _files(tmp_path / "whole")
+    for k in ("seconds", "examples_per_second"):
+        again.pop(k), whole.pop(k)
+    assert again == whole
+    stats = json.loads((out / "stats.json").read_text())
+    for sub, names in stats["shards"].items():
+        assert names and all((out / sub / n).exists() for n in names)
+
+
+def test_rebuilding_into_a_finished_folder_leaves_no_stale_shards(tmp_path):
+    from flankit.data.build import build
+
+    out = tmp_path / "o"
+    build(_data_cfg(tmp_path), out, progress=False)
+    small = build(_data_cfg(tmp_path, **{"mixture.num_examples": 150}), out, progress=False)
+    assert sorted(p.name for p in (out / "data").iterdir()) == small["shards"]["data"]
+    assert small["shards"]["data"] == ["part-00000.jsonl", "part-00001.jsonl"]

@@ -7,7 +7,11 @@ writes. Output, under `out/`:
 - `tokens/part-NNNNN.safetensors`: packed int32 feature arrays (when a tokenizer is given);
 - `stats.json` and `summary.md`: counts per task and collection, tokens, packing efficiency,
   truncation, decontamination and bad-row counts, and how often each task's examples repeat.
-Shards are written to a temporary name and renamed, so a crash never leaves a half shard.
+Shards are written to a temporary name, fsynced and renamed, so a crash never leaves a half
+shard. `stats.json` is written last (atomically), so a folder holding it is complete; it lists
+its shards. While a build runs, `.build-in-progress.json` names its config: a rerun after a kill
+with the same config removes the interrupted build's shards and builds again (the result equals
+an uninterrupted build); with another config it refuses.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from flankit.data.mixtures import Mixture, Ref
 from flankit.data.packing import BestFitPacker
 from flankit.data.sources import BadRows
 from flankit.data.tasks import Task, Variant, render_example
-from flankit.errors import FlankitError
+from flankit.errors import FlankitError, warn
 from flankit.outputs import writable_dir
 
 
@@ -272,6 +276,7 @@ class ShardWriter:
             import pyarrow.parquet as pq
 
             pq.write_table(pa.Table.from_pylist(rows), tmp)
+        _fsync(tmp)
         os.replace(tmp, path)
         self.shards += 1
 
@@ -334,6 +339,7 @@ class TokenWriter:
         path = self.folder / f"part-{self.shards:05d}.safetensors"
         tmp = path.with_suffix(".tmp")
         save_file(arrays, str(tmp), metadata={"layout": self.feats.layout})
+        _fsync(tmp)
         os.replace(tmp, path)
         self.shards += 1
 
@@ -395,10 +401,55 @@ def _prepare_tokenizer(cfg: DataConfig, mix: Mixture, out: Path):
     return train_tokenizer(texts, cfg.features.vocab_size, out / "tokenizer")
 
 
+IN_PROGRESS = ".build-in-progress.json"
+
+
+def _start(cfg: DataConfig, out: Path) -> None:
+    """Mark `out` as being built (so it never looks complete meanwhile) and clear an earlier
+    build's outputs; refuse when an interrupted build of another config is there."""
+    marker = out / IN_PROGRESS
+    # The JSON form, as the marker will be read back; worker count does not change the output.
+    wanted = json.loads(json.dumps({k: v for k, v in to_dict(cfg).items() if k != "num_proc"}))
+    if marker.exists():
+        try:
+            previous = json.loads(marker.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            previous = None
+        if previous != wanted:
+            raise FlankitError(
+                "an interrupted build of a different config is in this folder",
+                file=str(out),
+                hint=f"rerun it with its own config (in {IN_PROGRESS}), or choose another --out "
+                "or delete the folder",
+            )
+        warn(f"{out}: the previous build with this config was interrupted; building it again")
+    _write_atomic(marker, json.dumps(wanted, indent=1, ensure_ascii=False))
+    for name in ("stats.json", "summary.md"):
+        (out / name).unlink(missing_ok=True)
+    for sub in ("data", "tokens"):
+        for old in (out / sub).glob("part-*") if (out / sub).is_dir() else []:
+            old.unlink()
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
+
+
 def build(cfg: DataConfig, out: str | Path, *, progress: bool = True) -> dict:
     """Build the mixture described by `cfg` into `out`; return the stats (also in stats.json)."""
     t0 = time.perf_counter()
     out = writable_dir(out)
+    _start(cfg, out)
     mix, load = load_mixture(cfg)
     tokenizer = _prepare_tokenizer(cfg, mix, out)
     refs, total, stream = _refs(mix, cfg.mixture.num_examples)
@@ -422,8 +473,12 @@ def build(cfg: DataConfig, out: str | Path, *, progress: bool = True) -> dict:
         tokens.close()
     seconds = time.perf_counter() - t0
     stats = _stats(cfg, mix, load, per_task, stream, tokens, texts, seconds)
-    (out / "stats.json").write_text(json.dumps(stats, indent=2, ensure_ascii=False))
-    (out / "summary.md").write_text(summary_markdown(stats))
+    stats["shards"] = {
+        sub: sorted(p.name for p in (out / sub).glob("part-*")) for sub in ("data", "tokens")
+    }
+    _write_atomic(out / "summary.md", summary_markdown(stats))
+    _write_atomic(out / "stats.json", json.dumps(stats, indent=2, ensure_ascii=False))  # last
+    (out / IN_PROGRESS).unlink()
     return stats
 
 
