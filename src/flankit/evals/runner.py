@@ -365,11 +365,17 @@ def finish(
     """
     records = merge_caches(out)
     done = {k: r["value"] for k, r in records.items()}
-    used: set[str] = set()
+    used = {k for it in items for k in _item_keys(it, model, cfg)}
+    missing = len(used - set(records))
+    if missing:
+        raise FlankitError(
+            f"{missing} request(s) are not in the cache",
+            file=str(out),
+            hint="rerun the same command: it computes only what is missing",
+        )
     samples = []
     empty = 0
     for it in items:
-        used.update(_item_keys(it, model, cfg))
         extra: dict = {}
         if it.continuations:
             lls = [done[request_key(model, "ll", it.prompt, c)] for c in it.continuations]
@@ -436,14 +442,25 @@ def finish(
         "prompt_versions": _prompt_versions(),
         "versions": _versions(),
     }
-    with open(out / "samples.jsonl", "w", encoding="utf-8") as f:
-        for s in samples:
-            f.write(json.dumps(s, ensure_ascii=False) + "\n")
-    (out / "results.json").write_text(json.dumps(results, indent=1, ensure_ascii=False))
     from flankit.report import eval_report
 
-    (out / "report.md").write_text(eval_report(results))
+    # Each file appears whole (temporary name, then rename) and results.json last: a folder
+    # with results.json is a finished evaluation (sweeps skip those).
+    _write_atomic(
+        out / "samples.jsonl", "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in samples)
+    )
+    _write_atomic(out / "report.md", eval_report(results))
+    _write_atomic(out / "results.json", json.dumps(results, indent=1, ensure_ascii=False))
     return results
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
 
 
 def _item_keys(it: Item, model: str, cfg: EvalConfig) -> list[str]:
