@@ -2,9 +2,10 @@
 
 Every finished request is appended to `cache.jsonl` as soon as its model batch completes (the
 progress bar moves with it); a rerun of the same command after a crash or kill computes none of
-them again, and a last line cut by the kill is set aside and its request recomputed. Outputs: `results.json`
-(model, config, versions, prompt versions, every score), `samples.jsonl` (prompt, output,
-extracted answer, gold, correct) and `report.md` (tables, with the paper's Table 5 beside).
+them again, and a last line cut by the kill is set aside and its request recomputed. Outputs:
+`results.json` (model, config, versions, prompt versions, every score), `samples.jsonl` (prompt,
+output, extracted answer, gold, correct) and `report.md` (tables, with the paper's Table 5
+beside), each written whole, `results.json` last.
 """
 
 from __future__ import annotations

@@ -96,8 +96,8 @@ def keep_until(path: Path, step: int) -> None:
         warn(f"{path}: {torn} damaged line(s) (cut by a kill?) removed")
     if dropped:
         warn(
-            f"{path}: dropped {dropped} record(s) after step {step}, written by an interrupted "
-            "run; this run writes them again"
+            f"{path}: dropped {dropped} record(s) after step {step} (written after the "
+            "checkpoint this run starts from); this run writes them again"
         )
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_bytes(b"".join(line + b"\n" for line in kept))
