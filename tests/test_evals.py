@@ -480,3 +480,39 @@ def test_two_process_eval_merges_to_the_single_process_result(
     s1 = [json.loads(line)["output"] for line in open(tmp_path / "one" / "samples.jsonl")]
     s2 = [json.loads(line)["output"] for line in open(tmp_path / "two" / "samples.jsonl")]
     assert s1 == s2
+
+
+def test_truncated_prompts_survive_a_torn_cache_with_a_real_model(tmp_path, shared, tiny_models):
+    from flankit.evals.lm import HFLM
+    from flankit.models import ModelSpec
+
+    cfg = EvalConfig(
+        benchmarks=["bbh"],
+        modes=["direct"],
+        limit=2,
+        bbh_subtasks=["boolean_expressions", "navigate"],  # ~200 and ~750 tokens
+        data_root=str(shared),
+        max_new_tokens=4,
+    )
+
+    def lm():  # batch 1, so a recomputed request decodes exactly as in the first run
+        return HFLM.load(
+            ModelSpec(path=str(tiny_models["t5-tiny"])),
+            batch_size=1,
+            max_input_length=400,
+            device="cpu",
+        )
+
+    whole = evaluate(lm(), cfg, tmp_path / "whole", progress=False)
+    assert whole["truncated_prompts"] == 2  # the navigate prompts
+    out = tmp_path / "torn"
+    out.mkdir()
+    lines = (tmp_path / "whole" / "cache.jsonl").read_bytes().splitlines(keepends=True)
+    assert len(lines) == 4
+    (out / "cache.jsonl").write_bytes(b"".join(lines[:-1]) + lines[-1][: len(lines[-1]) // 2])
+    again = lm()
+    res = evaluate(again, cfg, out, progress=False)
+    assert again.truncated <= 1  # only the torn request was computed
+    assert res["truncated_prompts"] == whole["truncated_prompts"]
+    assert res["scores"] == whole["scores"]
+    assert (out / "samples.jsonl").read_text() == (tmp_path / "whole" / "samples.jsonl").read_text()
