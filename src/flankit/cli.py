@@ -319,7 +319,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--debug", action="store_true", help="show the full Python traceback when something fails"
     )
-    verbs = parser.add_subparsers(dest="verb", metavar="COMMAND")
+    verbs = parser.add_subparsers(
+        dest="verb", metavar="COMMAND", help="`flankit COMMAND --help` for its options"
+    )
 
     qs = _verb(
         verbs,
@@ -359,7 +361,9 @@ def build_parser() -> argparse.ArgumentParser:
         "List the instruction collections, render examples of one task, or build a mixture\n"
         "into text and token shards with a report.",
     )
-    data_verbs = data.add_subparsers(dest="data_verb", required=True, metavar="ACTION")
+    data_verbs = data.add_subparsers(
+        dest="data_verb", required=True, metavar="ACTION", help="ls, show or build"
+    )
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--data-root",
@@ -607,7 +611,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         if args.debug:
             traceback.print_exc()
-        print(f"flankit: error: {describe_failure(exc, args.verb)}", file=sys.stderr)
+        command = " ".join(v for v in (args.verb, getattr(args, "data_verb", None)) if v)
+        print(f"flankit: error: {describe_failure(exc, command)}", file=sys.stderr)
         return 2
 
 
