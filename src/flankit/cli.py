@@ -182,7 +182,9 @@ def _eval(args: argparse.Namespace) -> int:
     build_items(cfg)  # fail on bad data before loading the model
     if args.backend == "vllm":
         from flankit.evals.vllm_lm import VLLMLM
+        from flankit.models import hub_access
 
+        hub_access(args.model)  # a missing folder or no network fails here, not inside vLLM
         lm = VLLMLM(
             args.model,
             max_input_length=args.max_input_length,
