@@ -125,7 +125,7 @@ def test_every_command_and_option_is_described_with_its_default():
         text = sub.format_help()
         for action in sub._actions:
             assert action.help, f"{name}: {action.dest} has no help"
-            shown = action.default not in (None, False, argparse.SUPPRESS)
+            shown = not any(action.default is x for x in (None, False, argparse.SUPPRESS))
             if action.option_strings and shown and not isinstance(action, argparse._HelpAction):
                 assert f"(default: {action.default})" in " ".join(text.split()), (name, action)
 

@@ -130,13 +130,14 @@ def quickstart_plots(summary: dict, metrics_path, out) -> list[str]:
     keys = [k for k in summary["trained"] if len(k.split()) == 3]
     fig, ax = plt.subplots(figsize=(10, 4.5))
     xs = range(len(keys))
-    ax.bar(
-        [x - 0.2 for x in xs],
-        [summary["untrained"].get(k, 0) for k in keys],
-        0.4,
-        label="untrained",
+    for shift, which, label in ((-0.2, "untrained", "untrained"), (0.2, "trained", "trained")):
+        bars = ax.bar(
+            [x + shift for x in xs], [summary[which].get(k, 0) for k in keys], 0.4, label=label
+        )
+        ax.bar_label(bars, fmt="%.1f", fontsize=7, padding=2)  # zero bars are labelled too
+    ax.set_ylim(
+        0, max([1.0] + [summary[w].get(k, 0) for w in ("untrained", "trained") for k in keys]) * 1.2
     )
-    ax.bar([x + 0.2 for x in xs], [summary["trained"][k] for k in keys], 0.4, label="trained")
     ax.set_xticks(
         list(xs), [k.replace("held_", "held-") for k in keys], rotation=30, ha="right", fontsize=8
     )
