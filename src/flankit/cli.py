@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
+import re
 import sys
+import traceback
 from pathlib import Path
 
-from flankit.errors import FlankitError
+from flankit.errors import FlankitError, describe_failure
 
 
 def _data_ls(args: argparse.Namespace) -> int:
     from flankit.data.collections import BUILTIN, CollectionSpec, load_collection
     from flankit.data.sources import BadRows
 
+    if args.collection and args.collection not in BUILTIN and not args.path:
+        raise FlankitError(
+            f"unknown collection {args.collection!r}",
+            hint=_did_you_mean(args.collection, BUILTIN)
+            + "; a collection of your own needs --path to its YAML file",
+        )
     names = [args.collection] if args.collection else list(BUILTIN)
     for name in names:
         bad, excluded = BadRows(skip=True), {}
@@ -22,6 +31,8 @@ def _data_ls(args: argparse.Namespace) -> int:
                 CollectionSpec(name=name, path=args.path), args.data_root, bad, excluded
             )
         except FlankitError as exc:
+            if args.collection:  # the one collection asked for: a failure, not a listing
+                raise
             print(f"{name}: not available ({exc})")
             continue
         n = sum(len(t) for t in tasks)
@@ -30,6 +41,10 @@ def _data_ls(args: argparse.Namespace) -> int:
             + (f", {len(excluded)} held out as benchmark sources" if excluded else "")
             + (f", {bad.total} bad rows skipped" if bad.total else "")
         )
+        for sample in bad.samples[:5]:
+            print(f"  skipped: {sample}")
+        if bad.total > 5:
+            print(f"  ... and {bad.total - 5} more skipped rows")
         if args.collection or args.verbose:
             for t in tasks:
                 kinds = [k for k in ("cot", "inverted") if t.by_kind[k]]
@@ -41,6 +56,21 @@ def _data_ls(args: argparse.Namespace) -> int:
                 )
                 print(f"  {t.name:<50} {len(t):>7,}  {flags}")
     return 0
+
+
+def _did_you_mean(word: str, choices) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.5)
+    listed = ", ".join(choices)
+    return f"did you mean {close[0]}? choose from {listed}" if close else f"choose from {listed}"
+
+
+def _comma_list(text: str, choices, what: str) -> list[str]:
+    """A comma list whose every entry is one of `choices`, or a FlankitError with a suggestion."""
+    items = [x.strip() for x in text.split(",") if x.strip()]
+    for item in items:
+        if item not in choices:
+            raise FlankitError(f"unknown {what} {item!r}", hint=_did_you_mean(item, choices))
+    return items
 
 
 def _data_show(args: argparse.Namespace) -> int:
@@ -148,8 +178,8 @@ def _eval(args: argparse.Namespace) -> int:
     from flankit.evals.runner import EvalConfig, build_items, evaluate, finish
 
     cfg = EvalConfig(
-        benchmarks=args.benchmarks.split(","),
-        modes=args.modes.split(","),
+        benchmarks=_comma_list(args.benchmarks, _benchmarks(), "benchmark"),
+        modes=_comma_list(args.modes, ("direct", "cot"), "mode"),
         limit=args.limit,
         self_consistency=args.self_consistency,
         sc_temperature=args.temperature,
@@ -167,7 +197,9 @@ def _eval(args: argparse.Namespace) -> int:
     build_items(cfg)  # fail on bad data before loading the model
     if args.backend == "vllm":
         from flankit.evals.vllm_lm import VLLMLM
+        from flankit.models import hub_access
 
+        hub_access(args.model)  # a missing folder or no network fails here, not inside vLLM
         lm = VLLMLM(
             args.model,
             max_input_length=args.max_input_length,
@@ -256,8 +288,8 @@ def _report(args: argparse.Namespace) -> int:
     rows = collect([Path(d) for d in args.dirs])
     if not rows:
         raise FlankitError(
-            "no finished sweep runs under " + ", ".join(args.dirs),
-            hint="a run is finished when runs/NAME/eval/results.json exists",
+            "no sweep results under " + ", ".join(args.dirs),
+            hint="give a sweep folder: one with runs/NAME/eval/results.json, or with sweep.json",
         )
     out = Path(args.out or args.dirs[0])
     out.mkdir(parents=True, exist_ok=True)
@@ -266,75 +298,166 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Every option's help ends with its default, unless it has none worth showing."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "%(default)" in text or any(
+            action.default is x for x in (None, False, argparse.SUPPRESS)
+        ):
+            return text
+        if action.option_strings or action.nargs in (argparse.OPTIONAL, argparse.ZERO_OR_MORE):
+            return text + " (default: %(default)s)"
+        return text
+
+
+def _verb(verbs, name: str, summary: str, description: str, **kw) -> argparse.ArgumentParser:
+    """A sub-command with a one-line summary (in `flankit --help`) and a description (in its own)."""
+    sub = verbs.add_parser(
+        name, help=summary, description=description, formatter_class=_HelpFormatter, **kw
+    )
+    sub.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show the full Python traceback when something fails",
+    )
+    return sub
+
+
+OVERRIDES_HELP = "config overrides key.sub=value, before or after the options"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="flankit",
         description="Instruction-finetune and evaluate language models the Flan way.",
+        formatter_class=_HelpFormatter,
     )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
-    verbs = parser.add_subparsers(dest="verb")
+    parser.add_argument(
+        "--debug", action="store_true", help="show the full Python traceback when something fails"
+    )
+    verbs = parser.add_subparsers(
+        dest="verb", metavar="COMMAND", help="`flankit COMMAND --help` for its options"
+    )
 
-    qs = verbs.add_parser(
-        "quickstart", help="the whole system in one command: data, training, evaluation, report"
+    qs = _verb(
+        verbs,
+        "quickstart",
+        "the whole system in one command: data, training, evaluation, report",
+        "Build a mixture of the embedded synthetic tasks, train a small T5 from scratch (with a\n"
+        "tokenizer trained on the same text), evaluate the untrained and the trained model on\n"
+        "held-in and held-out task families, and write report.md with tables and plots.\n"
+        "Needs no GPU, no model hub and no data download.",
+    )
+    qs.add_argument("--out", default="out/quickstart", help="output folder")
+    qs.add_argument("--steps", type=int, default=300, help="training steps")
+    qs.add_argument(
+        "--data",
+        metavar="CONFIG",
+        help="a data config (YAML) to train on instead of the synthetic suite",
     )
     qs.add_argument(
-        "--out", default="out/quickstart", help="output directory (default out/quickstart)"
-    )
-    qs.add_argument("--steps", type=int, default=300, help="training steps (default 300)")
-    qs.add_argument(
-        "--data", help="a data config (YAML) to train on instead of the synthetic suite"
-    )
-    qs.add_argument(
-        "--model", help="start from a pretrained model (hub id or directory) instead of a random T5"
+        "--model",
+        metavar="PATH",
+        help="start from a pretrained model (hub id or folder) instead of a random T5",
     )
     qs.add_argument(
         "--shape", default="t5-tiny", help="random-init shape (t5-tiny, t5-mini, t5-small, ...)"
     )
-    qs.add_argument("--seed", type=int, default=0)
-    qs.add_argument("--eval-limit", type=int, default=12, help="evaluation examples per family")
-    qs.add_argument("-q", "--quiet", action="store_true")
+    qs.add_argument("--seed", type=int, default=0, help="seed for data order and initialisation")
+    qs.add_argument(
+        "--eval-limit", type=int, default=12, help="evaluation examples per task family"
+    )
+    qs.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     qs.set_defaults(func=_quickstart)
 
-    data = verbs.add_parser("data", help="instruction data: list, show and build mixtures")
-    data_verbs = data.add_subparsers(dest="data_verb", required=True)
+    data = _verb(
+        verbs,
+        "data",
+        "instruction data: list, show and build mixtures",
+        "List the instruction collections, render examples of one task, or build a mixture\n"
+        "into text and token shards with a report.",
+    )
+    data_verbs = data.add_subparsers(
+        dest="data_verb", required=True, metavar="ACTION", help="ls, show or build"
+    )
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--data-root",
-        help="folder with flan_cot/, bigbench/, niv2/ (default $FLANKIT_DATA or ../shared/data)",
+        help="folder with flan_cot/, bigbench/, niv2/, bbh/, mmlu/, ... "
+        "(default: $FLANKIT_DATA, else ../shared/data)",
     )
 
-    ls = data_verbs.add_parser(
-        "ls", parents=[common], help="collections and their tasks with counts"
+    ls = _verb(
+        data_verbs,
+        "ls",
+        "collections and their tasks with counts",
+        "Without a name: every builtin collection with its task and example counts.\n"
+        "With a name: that collection's tasks, templates and kinds.",
+        parents=[common],
     )
     ls.add_argument("collection", nargs="?", help="list this collection's tasks")
     ls.add_argument("--path", help="the collection's folder or YAML file")
     ls.add_argument("-v", "--verbose", action="store_true", help="list tasks of every collection")
     ls.set_defaults(func=_data_ls)
 
-    show = data_verbs.add_parser("show", parents=[common], help="render examples of one task")
+    show = _verb(
+        data_verbs,
+        "show",
+        "render examples of one task",
+        "Print examples of one task as the mixture renders them (template, format, shots).",
+        parents=[common],
+    )
     show.add_argument("task", help="task name, e.g. cot_gsm8k, bb_anachronisms, syn_add")
-    show.add_argument("--format", default="zsopt", choices=["zsopt", "zsnoopt", "fsopt", "fsnoopt"])
+    show.add_argument(
+        "--format",
+        default="zsopt",
+        choices=["zsopt", "zsnoopt", "fsopt", "fsnoopt"],
+        help="zero-/few-shot, with/without answer options",
+    )
     show.add_argument("--cot", action="store_true", help="chain-of-thought templates")
     show.add_argument("--inverted", action="store_true", help="input-inversion templates")
     show.add_argument("-n", type=int, default=3, help="how many examples")
     show.add_argument("--start", type=int, default=0, help="first example index")
-    show.add_argument("--seed", type=int, default=0)
-    show.add_argument("--max-shots", type=int, default=5)
+    show.add_argument("--seed", type=int, default=0, help="seed for template and exemplar draws")
+    show.add_argument("--max-shots", type=int, default=5, help="most few-shot exemplars")
     show.set_defaults(func=_data_show)
 
-    bld = data_verbs.add_parser("build", help="build a mixture into shards with a report")
+    bld = _verb(
+        data_verbs,
+        "build",
+        "build a mixture into shards with a report",
+        "Read the collections of a data config, hold out benchmark sources, decontaminate,\n"
+        "mix, render, and (with features.tokenizer) tokenize and pack; write data/, tokens/,\n"
+        "stats.json and summary.md.",
+    )
     bld.add_argument("config", help="YAML data config (see configs/data/)")
-    bld.add_argument("overrides", nargs="*", help="config overrides like mixture.num_examples=1000")
-    bld.add_argument("--out", required=True, help="output directory")
-    bld.add_argument("--num-proc", type=int, help="worker processes")
+    bld.add_argument(
+        "overrides", nargs="*", help=OVERRIDES_HELP + ", e.g. mixture.num_examples=1000"
+    )
+    bld.add_argument("--out", required=True, help="output folder")
+    bld.add_argument(
+        "--num-proc", type=int, help="worker processes (default: the config's num_proc)"
+    )
     bld.add_argument("--skip-bad-rows", action="store_true", help="skip and count malformed rows")
-    bld.add_argument("--format", choices=["jsonl", "parquet"], help="text shard format")
-    bld.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    bld.add_argument(
+        "--format", choices=["jsonl", "parquet"], help="text shard format (default: the config's)"
+    )
+    bld.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     bld.set_defaults(func=_data_build)
 
-    tr = verbs.add_parser("train", help="finetune a model on a mixture (configs/train/*.yaml)")
+    tr = _verb(
+        verbs,
+        "train",
+        "finetune a model on a mixture (configs/train/*.yaml)",
+        "Train on a mixture with packed rows, checkpoints, held-out loss and exports (final/,\n"
+        "best/). Under `accelerate launch` it trains on every process.",
+    )
     tr.add_argument("config", nargs="?", help="YAML training config")
-    tr.add_argument("overrides", nargs="*", help="config overrides like steps=100 optim.lr=1e-3")
+    tr.add_argument("overrides", nargs="*", help=OVERRIDES_HELP + ", e.g. steps=100 optim.lr=1e-3")
     tr.add_argument(
         "--resume", action="store_true", help="continue from the newest readable checkpoint"
     )
@@ -348,45 +471,64 @@ def build_parser() -> argparse.ArgumentParser:
 
     model_args = argparse.ArgumentParser(add_help=False)
     model_args.add_argument(
-        "--model", required=True, help="hub id, local model directory, or a .gguf file"
+        "--model", required=True, help="hub id, local model folder, or a .gguf file"
     )
-    model_args.add_argument("--gguf-file", help="GGUF file name inside --model's directory")
+    model_args.add_argument("--gguf-file", help="GGUF file name inside --model's folder")
     model_args.add_argument(
         "--trust-remote-code",
         action="store_true",
-        help="allow the model's own code (off by default)",
+        help="allow the model's own Python code (off: only transformers' code runs)",
     )
 
-    ev = verbs.add_parser(
+    ev = _verb(
+        verbs,
         "eval",
+        "evaluate on MMLU, BBH, TyDiQA, MGSM (the paper's protocol)",
+        "Evaluate a model with the paper's prompts and scoring; write results.json,\n"
+        "samples.jsonl and report.md (beside the paper's Table 5). Finished requests are\n"
+        "cached, so a rerun of a killed command recomputes none of them.",
         parents=[model_args, common],
-        help="evaluate on MMLU, BBH, TyDiQA, MGSM (the paper's protocol)",
     )
     ev.add_argument(
         "--benchmarks",
         default="mmlu,bbh,tydiqa,mgsm",
-        help="comma list: mmlu,bbh,tydiqa,mgsm,synthetic",
+        help="comma list of " + ",".join(_benchmarks()),
     )
-    ev.add_argument("--modes", default="direct,cot", help="direct, cot or both")
-    ev.add_argument("--limit", type=int, help="items per subject / subtask / language")
+    ev.add_argument("--modes", default="direct,cot", help="comma list of direct, cot")
+    ev.add_argument(
+        "--limit", type=int, help="items per subject / subtask / language (default: all)"
+    )
     ev.add_argument(
         "--self-consistency",
         type=int,
         default=0,
         metavar="K",
-        help="K sampled CoT paths, majority vote",
+        help="K sampled CoT paths, majority vote (0: greedy only)",
     )
     ev.add_argument(
         "--temperature", type=float, default=0.7, help="sampling temperature for self-consistency"
     )
-    ev.add_argument("--mmlu-split", default="validation", choices=["validation", "test"])
-    ev.add_argument("--mmlu-scoring", default="generate", choices=["generate", "loglikelihood"])
-    ev.add_argument("--mmlu-subjects", help="comma list of MMLU subjects")
-    ev.add_argument("--bbh-subtasks", help="comma list of BBH subtasks")
-    ev.add_argument("--mgsm-langs", help="comma list of MGSM languages")
-    ev.add_argument("--tydiqa-dev", help="TyDiQA-GoldP dev set: SQuAD JSON path, or 'hub'")
-    ev.add_argument("--max-input-length", type=int, help="prompt tokens kept (T5 default 2048)")
-    ev.add_argument("--batch-size", type=int, default=8)
+    ev.add_argument(
+        "--mmlu-split", default="validation", choices=["validation", "test"], help="MMLU split"
+    )
+    ev.add_argument(
+        "--mmlu-scoring",
+        default="generate",
+        choices=["generate", "loglikelihood"],
+        help="direct MMLU: generate and extract a letter, or pick the likeliest option",
+    )
+    ev.add_argument("--mmlu-subjects", help="comma list of MMLU subjects (default: all 57)")
+    ev.add_argument("--bbh-subtasks", help="comma list of BBH subtasks (default: all 27)")
+    ev.add_argument("--mgsm-langs", help="comma list of MGSM languages (default: all)")
+    ev.add_argument(
+        "--tydiqa-dev", help="TyDiQA-GoldP dev set: a SQuAD JSON path, or 'hub' (needs network)"
+    )
+    ev.add_argument(
+        "--max-input-length",
+        type=int,
+        help="prompt tokens kept, cut from the left (default: 2048 for T5, else the model's)",
+    )
+    ev.add_argument("--batch-size", type=int, default=8, help="requests per forward pass")
     ev.add_argument(
         "--skip-bad-rows",
         action="store_true",
@@ -407,38 +549,82 @@ def build_parser() -> argparse.ArgumentParser:
         help="cap on generated tokens per item (default: per benchmark)",
     )
     ev.add_argument(
-        "--out", required=True, help="output directory (results.json, samples.jsonl, report.md)"
+        "--out", required=True, help="output folder (results.json, samples.jsonl, report.md)"
     )
-    ev.add_argument("-q", "--quiet", action="store_true")
+    ev.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     ev.set_defaults(func=_eval)
 
-    sw = verbs.add_parser(
-        "sweep", help="a grid of training runs (tasks, model size, CoT, rates), each evaluated"
+    sw = _verb(
+        verbs,
+        "sweep",
+        "a grid of training runs (tasks, model size, CoT, rates), each evaluated",
+        "Train and evaluate every point of a grid, skipping finished runs and resuming\n"
+        "unfinished ones; write sweep.json, sweep.md and plots.",
     )
     sw.add_argument("config", help="YAML sweep config (configs/sweep/)")
-    sw.add_argument("overrides", nargs="*", help="config overrides like steps=100")
-    sw.add_argument("-q", "--quiet", action="store_true")
+    sw.add_argument("overrides", nargs="*", help=OVERRIDES_HELP + ", e.g. steps=100")
+    sw.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     sw.set_defaults(func=_sweep)
 
-    rp = verbs.add_parser("report", help="rebuild sweep tables and plots from result folders")
+    rp = _verb(
+        verbs,
+        "report",
+        "rebuild sweep tables and plots from result folders",
+        "Re-render sweep.md and the plots from sweep folders: their runs/ when present, else\n"
+        "the sweep.json they hold (so a committed study re-renders from its results alone).",
+    )
     rp.add_argument("dirs", nargs="+", help="sweep output folders")
     rp.add_argument(
         "--out", help="where to write sweep.md and the plots (default: the first folder)"
     )
     rp.set_defaults(func=_report)
 
-    gen = verbs.add_parser("generate", parents=[model_args], help="try a model on one prompt")
-    gen.add_argument("prompt")
-    gen.add_argument("--max-new-tokens", type=int, default=64)
-    gen.add_argument("--temperature", type=float, default=0.0)
-    gen.add_argument("--seed", type=int, default=0)
+    gen = _verb(
+        verbs,
+        "generate",
+        "try a model on one prompt",
+        "Generate a continuation of one prompt and print it.",
+        parents=[model_args],
+    )
+    gen.add_argument("prompt", help="the text the model continues (quote it)")
+    gen.add_argument("--max-new-tokens", type=int, default=64, help="most tokens generated")
+    gen.add_argument(
+        "--temperature",
+        type=float,
+        default=0.0,
+        help="0: greedy; above 0: sampled at this temperature",
+    )
+    gen.add_argument("--seed", type=int, default=0, help="seed for sampling")
     gen.set_defaults(func=_generate)
     return parser
 
 
+def _benchmarks() -> tuple[str, ...]:
+    from flankit.evals.benchmarks import BENCHMARKS
+
+    return BENCHMARKS
+
+
+OVERRIDE = re.compile(r"^[A-Za-z_][\w.\[\]-]*=")
+
+
+def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Parse with `key=value` overrides allowed anywhere after the command, options included."""
+    args, extra = parser.parse_known_args(argv)
+    overrides = [a for a in extra if OVERRIDE.match(a)]
+    unknown = [a for a in extra if not OVERRIDE.match(a)]
+    if overrides and not hasattr(args, "overrides"):
+        unknown += overrides
+    if unknown:
+        parser.error("unrecognized arguments: " + " ".join(unknown))
+    if overrides:
+        args.overrides = list(args.overrides) + overrides
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv)
     if args.version:
         from flankit import __version__
 
@@ -449,12 +635,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         return args.func(args)
-    except FlankitError as exc:
-        print(f"flankit: error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("flankit: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        if args.debug:
+            traceback.print_exc()
+        command = " ".join(v for v in (args.verb, getattr(args, "data_verb", None)) if v)
+        print(f"flankit: error: {describe_failure(exc, command)}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

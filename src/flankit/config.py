@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import types
@@ -29,7 +30,11 @@ T = TypeVar("T")
 
 
 def load_config(cls: type[T], path: str | Path | None, overrides: list[str] = ()) -> T:
-    """Read a YAML file (or nothing), apply `a.b=value` overrides, and build `cls`."""
+    """Read a YAML file (or nothing), apply `a.b=value` overrides, and build `cls`.
+
+    A relative `path:` of a collection in the file is relative to the file's folder. An error
+    that a command-line override brings in names the override, not the file.
+    """
     data: dict[str, Any] = {}
     source = str(path) if path else "<defaults>"
     if path:
@@ -46,9 +51,41 @@ def load_config(cls: type[T], path: str | Path | None, overrides: list[str] = ()
         if loaded is not None and not isinstance(loaded, dict):
             raise FlankitError("a config file must hold a mapping at the top", file=source)
         data = loaded or {}
+        anchor_collection_paths(data, Path(path).parent)
+    if not overrides:
+        return from_dict(cls, data, where=source)
+    file_ok = _builds(cls, data, source)
     for item in overrides:
         apply_override(data, item)
+        if file_ok:  # the file alone was fine: a failure now is this override's
+            from_dict(cls, copy.deepcopy(data), where=f"override {item}")
     return from_dict(cls, data, where=source)
+
+
+def _builds(cls: type, data: dict, source: str) -> bool:
+    try:
+        from_dict(cls, copy.deepcopy(data), where=source)
+    except FlankitError:
+        return False
+    return True
+
+
+def anchor_collection_paths(data: Any, folder: Path) -> None:
+    """Make each relative `path:` under a `collections:` list relative to `folder` (the config
+    file's), wherever the list sits (a data config, or `data:` / `heldout:` of a training one)."""
+    if isinstance(data, list):
+        for v in data:
+            anchor_collection_paths(v, folder)
+        return
+    if not isinstance(data, dict):
+        return
+    for key, value in data.items():
+        if key in ("collections", "heldout") and isinstance(value, list):
+            for c in value:
+                p = c.get("path") if isinstance(c, dict) else None
+                if isinstance(p, str) and p and not Path(p).expanduser().is_absolute():
+                    c["path"] = str(folder / p)
+        anchor_collection_paths(value, folder)
 
 
 def apply_override(data: dict[str, Any], item: str) -> None:

@@ -76,3 +76,34 @@ def _format(message, category, filename, lineno, line=None) -> str:
 
 
 warnings.formatwarning = _format
+
+
+def describe_failure(exc: BaseException, command: str | None = None) -> str:
+    """One line for a user: what failed and what to do (the traceback is for `--debug`).
+
+    Example:
+        >>> describe_failure(FileNotFoundError(2, "No such file or directory", "x.yaml"), "train")
+        'train: cannot open x.yaml: No such file or directory (check the path)'
+    """
+    if isinstance(exc, FlankitError):
+        return str(exc)
+    what = command or "flankit"
+    if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":
+        return (
+            f"{what}: out of memory ({_first_line(exc)}) (lower the batch size or the input "
+            "length, or use a smaller model)"
+        )
+    if isinstance(exc, ModuleNotFoundError) and exc.name:
+        package = exc.name.split(".")[0]
+        return f"{what}: needs the Python package {package!r} (pip install {package})"
+    if isinstance(exc, OSError) and exc.filename:
+        return f"{what}: cannot open {exc.filename}: {exc.strerror or _first_line(exc)} (check the path)"
+    return (
+        f"{what} failed: {type(exc).__name__}: {_first_line(exc)} (not a known input mistake: "
+        "run again with --debug for the traceback, and report it if the input looks right)"
+    )
+
+
+def _first_line(exc: BaseException, limit: int = 300) -> str:
+    text = str(exc).strip().split("\n")[0] or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"

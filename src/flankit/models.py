@@ -13,6 +13,10 @@ Example:
 
 from __future__ import annotations
 
+import logging
+import os
+import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -166,35 +170,139 @@ def load_pretrained(spec: ModelSpec, dtype=None):
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
     path = spec.path
-    kwargs = {"trust_remote_code": spec.trust_remote_code}
+    kwargs = {"trust_remote_code": spec.trust_remote_code, **hub_access(path, what="model")}
     if dtype is not None:
         kwargs["dtype"] = dtype
+    tok_kwargs = hub_access(spec.tokenizer, what="tokenizer") if spec.tokenizer else kwargs
+    tok_kwargs = {k: v for k, v in tok_kwargs.items() if k == "local_files_only"}
     try:
-        if spec.gguf_file:
-            model = AutoModelForCausalLM.from_pretrained(path, gguf_file=spec.gguf_file, **kwargs)
-            tok = AutoTokenizer.from_pretrained(
-                spec.tokenizer or path, gguf_file=None if spec.tokenizer else spec.gguf_file
-            )
-            model.hf_quantizer = None  # dequantized on load; allow re-saving
-            if hasattr(model.config, "quantization_config"):
-                del model.config.quantization_config
-        else:
-            config = AutoConfig.from_pretrained(path, trust_remote_code=spec.trust_remote_code)
-            auto = AutoModelForSeq2SeqLM if config.is_encoder_decoder else AutoModelForCausalLM
-            model = auto.from_pretrained(path, **kwargs)
-            tok = AutoTokenizer.from_pretrained(
-                spec.tokenizer or path, trust_remote_code=spec.trust_remote_code
-            )
+        with quiet_untied_load():
+            if spec.gguf_file:
+                model = AutoModelForCausalLM.from_pretrained(
+                    path, gguf_file=spec.gguf_file, **kwargs
+                )
+                tok = AutoTokenizer.from_pretrained(
+                    spec.tokenizer or path,
+                    gguf_file=None if spec.tokenizer else spec.gguf_file,
+                    **tok_kwargs,
+                )
+                model.hf_quantizer = None  # dequantized on load; allow re-saving
+                if hasattr(model.config, "quantization_config"):
+                    del model.config.quantization_config
+            else:
+                config = AutoConfig.from_pretrained(
+                    path,
+                    trust_remote_code=spec.trust_remote_code,
+                    local_files_only=kwargs.get("local_files_only", False),
+                )
+                auto = AutoModelForSeq2SeqLM if config.is_encoder_decoder else AutoModelForCausalLM
+                model = auto.from_pretrained(path, **kwargs)
+                tok = AutoTokenizer.from_pretrained(
+                    spec.tokenizer or path, trust_remote_code=spec.trust_remote_code, **tok_kwargs
+                )
     except (OSError, ValueError) as exc:
         where = f"{path}/{spec.gguf_file}" if spec.gguf_file else path
         raise FlankitError(
-            f"cannot load model {where!r}: {exc}",
+            f"cannot load model {where!r}: {str(exc).strip().splitlines()[0]}",
             hint="give a hub id (needs network), a local model directory, or a directory plus gguf_file",
         ) from exc
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
     check_vocab(model, tok)
     return model, tok, family_of(model)
+
+
+HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
+
+
+def looks_local(name: str) -> bool:
+    """A name that can only mean a file or folder here: an absolute or ./ path, more than one
+    `/`, a file suffix, or a first folder that exists (`runs/x` when there is a `runs/`)."""
+    if name.startswith(("/", ".", "~")) or "\\" in name or not HUB_ID.match(name):
+        return True
+    if name.count("/") > 1 or Path(name).suffix in (".gguf", ".safetensors", ".bin", ".json"):
+        return True
+    head = name.split("/")[0]
+    return "/" in name and Path(head).is_dir()
+
+
+def hub_access(name: str | None, *, what: str = "model") -> dict:
+    """Keyword arguments for `from_pretrained(name)`, after checking where `name` lives.
+
+    A local folder loads as is. A local-looking name that does not exist fails at once (it is
+    not sent to the hub). A hub id is looked up in the local cache when HF_HUB_OFFLINE is set
+    or the hub cannot be reached; without network and without a cached copy it fails at once
+    with what to do, instead of waiting on connection retries.
+    """
+    if not name or Path(name).expanduser().exists():
+        return {}
+    if looks_local(name):
+        raise FlankitError(
+            f"{what} folder not found: {name}",
+            hint="check the path (a finished training run has final/ and best/ folders)",
+        )
+    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on"):
+        if not _in_hub_cache(name):
+            raise FlankitError(
+                f"{what} {name!r} is not in the local hub cache and HF_HUB_OFFLINE is set",
+                hint="unset HF_HUB_OFFLINE to download it, or give a local folder",
+            )
+        return {"local_files_only": True}
+    if not hub_reachable():
+        if _in_hub_cache(name):
+            return {"local_files_only": True}
+        raise FlankitError(
+            f"cannot reach the model hub to fetch {what} {name!r}",
+            hint="no network: set HF_HUB_OFFLINE=1 to use models in the local cache, "
+            "or give a local folder",
+        )
+    return {}
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether a TCP connection to the hub endpoint (HF_ENDPOINT) opens within `timeout` s."""
+    import socket
+    from urllib.parse import urlparse
+
+    url = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        with socket.create_connection((url.hostname, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _in_hub_cache(name: str) -> bool:
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(name, "config.json")
+    return isinstance(found, str)
+
+
+class _UntiedHeadNote(logging.Filter):
+    """Drops transformers' note that a T5 checkpoint's head is not tied to its embeddings.
+
+    transformers 5 always declares T5's head tied and then finds, correctly, that a T5 v1.1
+    checkpoint (Flan-T5 and every flankit T5 export) stores its own head, which it keeps.
+    The note says nothing is wrong, so flankit's loaders do not show it.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "but both are present in the checkpoints with different values" not in str(
+            record.msg
+        )
+
+
+@contextmanager
+def quiet_untied_load():
+    logger = logging.getLogger("transformers.modeling_utils")
+    note = _UntiedHeadNote()
+    logger.addFilter(note)
+    try:
+        yield
+    finally:
+        logger.removeFilter(note)
 
 
 def check_vocab(model, tokenizer) -> None:

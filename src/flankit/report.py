@@ -131,13 +131,14 @@ def quickstart_plots(summary: dict, metrics_path, out) -> list[str]:
     keys = [k for k in summary["trained"] if len(k.split()) == 3]
     fig, ax = plt.subplots(figsize=(10, 4.5))
     xs = range(len(keys))
-    ax.bar(
-        [x - 0.2 for x in xs],
-        [summary["untrained"].get(k, 0) for k in keys],
-        0.4,
-        label="untrained",
+    for shift, which, label in ((-0.2, "untrained", "untrained"), (0.2, "trained", "trained")):
+        bars = ax.bar(
+            [x + shift for x in xs], [summary[which].get(k, 0) for k in keys], 0.4, label=label
+        )
+        ax.bar_label(bars, fmt="%.1f", fontsize=7, padding=2)  # zero bars are labelled too
+    ax.set_ylim(
+        0, max([1.0] + [summary[w].get(k, 0) for w in ("untrained", "trained") for k in keys]) * 1.2
     )
-    ax.bar([x + 0.2 for x in xs], [summary["trained"][k] for k in keys], 0.4, label="trained")
     ax.set_xticks(
         list(xs), [k.replace("held_", "held-") for k in keys], rotation=30, ha="right", fontsize=8
     )
@@ -179,12 +180,127 @@ def sweep_markdown(rows: list[dict], plots: list[str]) -> str:
             f"{_fmt(r.get('held_out/cot'))} | {_fmt(r.get('held_out/all'))} | {_fmt(r.get('train_loss'))} |"
         )
     lines.append("")
+    if plots:
+        counted = all(r.get("n/held_out/all") for r in rows)
+        lines += [
+            "In the plots, error bars are ±1 binomial standard error over the items scored"
+            + ("" if counted else " (shown only where the results give item counts)")
+            + "; dashed lines mark random guessing among the shown options.",
+            "",
+        ]
     lines += [f"![{Path(p).stem}]({Path(p).name})" for p in plots]
     return "\n".join(lines) + "\n"
 
 
+SPLITS = (("held_in", "held-in families"), ("held_out", "held-out families"))
+
+
+def read_sweep_json(path: Path) -> list[dict]:
+    """The rows of a sweep.json (one per run), checked enough to plot them."""
+    import json
+
+    from flankit.errors import FlankitError
+
+    try:
+        rows = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise FlankitError(f"cannot read sweep results: {exc}", file=str(path)) from exc
+    if not isinstance(rows, list):
+        raise FlankitError("sweep.json must hold a list of runs", file=str(path))
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise FlankitError("a run must be a JSON object", file=str(path), line=i)
+        for key, kind in (("name", str), ("params", (int, float))):
+            if not isinstance(row.get(key), kind):
+                raise FlankitError("missing or malformed", file=str(path), line=i, field=key)
+    return rows
+
+
+def binomial_se(row: dict, key: str) -> float | None:
+    """One standard error (percentage points) of the accuracy `row[key]` over `row['n/'+key]`
+    items; None when the row does not say how many items there were."""
+    n, acc = row.get(f"n/{key}"), row.get(key)
+    if not n or acc is None:
+        return None
+    p = acc / 100.0
+    return 100.0 * (p * (1.0 - p) / n) ** 0.5
+
+
+def _pooled(rows: list[dict], key: str) -> tuple[float, float | None]:
+    """Accuracy over several runs' items together, and its standard error."""
+    if rows and all(r.get(f"n/{key}") for r in rows):
+        n = sum(r[f"n/{key}"] for r in rows)
+        acc = sum(r.get(key, 0.0) * r[f"n/{key}"] for r in rows) / n
+        return acc, binomial_se({key: acc, f"n/{key}": n}, key)
+    return sum(r.get(key, 0.0) for r in rows) / max(len(rows), 1), None
+
+
+def _chance(rows: list[dict], key: str) -> float | None:
+    vals = [r[f"chance/{key}"] for r in rows if r.get(f"chance/{key}") is not None]
+    return sum(vals) / len(vals) if vals else None
+
+
+def _points(ax, xs, ys, ses, label: str, series: int = 0, offset: float = 1.0) -> list[float]:
+    """A line with ±1 SE error bars and each point's value written beside it (left of the
+    point for even series, right for odd ones, so two series at one x stay readable)."""
+    xs = [x * offset for x in xs]
+    have = any(e is not None for e in ses)
+    errs = [e or 0.0 for e in ses] if have else None
+    line = ax.errorbar(xs, ys, yerr=errs, fmt="o-", capsize=3, label=label)
+    side = -1 if series % 2 == 0 else 1
+    for x, y in zip(xs, ys):
+        ax.annotate(
+            f"{y:.1f}", (x, y), textcoords="offset points", xytext=(side * 6, 0),
+            ha="right" if side < 0 else "left", va="center", fontsize=7,
+            color=line[0].get_color(),
+        )  # fmt: skip
+    return [y + (e or 0.0) for y, e in zip(ys, ses)]
+
+
+def _y_axis(ax, tops: list[float], chance: float | None) -> None:
+    """y from 0, with room for the labels; the random baseline as a marked dashed line."""
+    top = max(tops + [chance or 0.0, 1.0])
+    if chance:
+        ax.axhline(chance, color="grey", linestyle="--", linewidth=1)
+        ax.annotate(
+            f"random guessing {chance:.1f}", (0.01, chance), xycoords=("axes fraction", "data"),
+            textcoords="offset points", xytext=(0, 2), fontsize=7, color="grey",
+        )  # fmt: skip
+    ax.set_ylim(0, top * 1.2)
+
+
+def _plain_log_x(ax, ticks: list[float], labels: list[str]) -> None:
+    """A log x axis whose only ticks are the values run, written plainly (4, 8, 16, 31)."""
+    from matplotlib.ticker import NullLocator
+
+    ax.set_xscale("log")
+    ax.set_xticks(ticks, labels)
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xlim(min(ticks) / 1.3, max(ticks) * 1.3)
+
+
+def _note(fig, rows: list[dict], key: str) -> None:
+    have = all(r.get(f"n/{key}") for r in rows)
+    fig.text(
+        0.5,
+        0.005,
+        "error bars: ±1 binomial standard error"
+        if have
+        else "no item counts in the results, so no error bars",
+        ha="center",
+        va="bottom",
+        fontsize=7,
+        color="dimgrey",
+    )
+
+
+def _params_label(n: float) -> str:
+    return f"{n / 1e6:.2f}M" if n >= 1e6 else f"{n / 1e3:.0f}K"
+
+
 def sweep_plots(rows: list[dict], out) -> list[str]:
-    """Held-out score vs number of tasks (per shape), vs parameters (per task count), CoT ablation."""
+    """Held-in and held-out accuracy vs number of tasks (per shape), vs parameters (per task
+    count), and the CoT ablation; error bars, value labels, y from 0, random baseline marked."""
     try:
         import matplotlib
 
@@ -193,59 +309,124 @@ def sweep_plots(rows: list[dict], out) -> list[str]:
     except ImportError:
         return []
     out = Path(out)
-    paths = []
+    paths: list[str] = []
     with_tasks = [r for r in rows if r.get("num_tasks") and r.get("cot") is not False]
     if with_tasks:
-        fig, ax = plt.subplots(figsize=(6.5, 4))
-        for shape in sorted({str(r.get("shape")) for r in with_tasks}):
-            pts = sorted(
-                (r["num_tasks"], r.get("held_out/all", 0.0))
-                for r in with_tasks
-                if str(r.get("shape")) == shape
-            )
-            ax.plot(*zip(*pts), "o-", label=shape)
-        ax.set_xscale("log")
-        ax.set_xlabel("number of finetuning tasks")
-        ax.set_ylabel("held-out accuracy (%)")
-        ax.set_title("Scaling the number of tasks (cf. the paper's Figure 4)")
-        _save(fig, ax, out / "tasks.png", paths)
-        fig, ax = plt.subplots(figsize=(6.5, 4))
-        for n in sorted({r["num_tasks"] for r in with_tasks}):
-            pts = sorted(
-                (r["params"], r.get("held_out/all", 0.0)) for r in with_tasks if r["num_tasks"] == n
-            )
-            ax.plot(*zip(*pts), "o-", label=f"{n} tasks")
-        ax.set_xscale("log")
-        ax.set_xlabel("parameters")
-        ax.set_ylabel("held-out accuracy (%)")
-        ax.set_title("Scaling model size (cf. the paper's Figure 4)")
-        _save(fig, ax, out / "params.png", paths)
+        counts = sorted({r["num_tasks"] for r in with_tasks})
+        shapes = sorted({str(r.get("shape")) for r in with_tasks})
+        fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
+        for ax, (split, title) in zip(axes, SPLITS):
+            key, tops = f"{split}/all", []
+            for j, shape in enumerate(shapes):
+                sel = sorted(
+                    (r for r in with_tasks if str(r.get("shape")) == shape),
+                    key=lambda r: r["num_tasks"],
+                )
+                offset = 1.0 + 0.04 * (j - (len(shapes) - 1) / 2)  # error bars side by side
+                tops += _points(
+                    ax,
+                    [r["num_tasks"] for r in sel],
+                    [r.get(key, 0.0) for r in sel],
+                    [binomial_se(r, key) for r in sel],
+                    shape,
+                    j,
+                    offset,
+                )
+            _plain_log_x(ax, counts, [str(c) for c in counts])
+            _y_axis(ax, tops, _chance(with_tasks, key))
+            ax.set_xlabel("number of finetuning tasks")
+            ax.set_ylabel("accuracy (%)")
+            ax.set_title(title)
+        fig.suptitle("Scaling the number of tasks (cf. the paper's Figure 4)")
+        _note(fig, with_tasks, "held_out/all")
+        _save(fig, axes, out / "tasks.png", paths)
+        params = sorted({r["params"] for r in with_tasks})
+        fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
+        for ax, (split, title) in zip(axes, SPLITS):
+            key, tops = f"{split}/all", []
+            for j, n in enumerate(counts):
+                sel = sorted(
+                    (r for r in with_tasks if r["num_tasks"] == n), key=lambda r: r["params"]
+                )
+                offset = 1.0 + 0.03 * (j - (len(counts) - 1) / 2)
+                tops += _points(
+                    ax,
+                    [r["params"] for r in sel],
+                    [r.get(key, 0.0) for r in sel],
+                    [binomial_se(r, key) for r in sel],
+                    f"{n} tasks",
+                    j,
+                    offset,
+                )
+            _plain_log_x(ax, params, [_params_label(p) for p in params])
+            _y_axis(ax, tops, _chance(with_tasks, key))
+            ax.set_xlabel("parameters")
+            ax.set_ylabel("accuracy (%)")
+            ax.set_title(title)
+        fig.suptitle("Scaling model size (cf. the paper's Figure 4)")
+        _note(fig, with_tasks, "held_out/all")
+        _save(fig, axes, out / "params.png", paths)
     ablation = [r for r in rows if r.get("cot") is not None]
     if {True, False} <= {r["cot"] for r in ablation}:
-        fig, ax = plt.subplots(figsize=(6.5, 4))
-        groups = ["held_in/direct", "held_in/cot", "held_out/direct", "held_out/cot"]
-        for j, flag in enumerate((False, True)):
-            sel = [r for r in ablation if r["cot"] is flag]
-            vals = [sum(r.get(g, 0.0) for r in sel) / len(sel) for g in groups]
-            ax.bar(
-                [i + (j - 0.5) * 0.4 for i in range(len(groups))],
-                vals,
-                0.4,
-                label="with CoT data" if flag else "without CoT data",
-            )
-        ax.set_xticks(range(len(groups)), [g.replace("_", "-").replace("/", "\n") for g in groups])
-        ax.set_ylabel("accuracy (%)")
-        ax.set_title("CoT ablation (cf. the paper's Figure 5)")
-        _save(fig, ax, out / "cot_ablation.png", paths)
+        _cot_ablation_plot(plt, ablation, out, paths)
     return paths
 
 
+def _cot_ablation_plot(plt, ablation: list[dict], out: Path, paths: list[str]) -> None:
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
+    for ax, (split, title) in zip(axes, SPLITS):
+        tops = []
+        modes = ("direct", "cot")
+        for j, flag in enumerate((False, True)):
+            sel = [r for r in ablation if r["cot"] is flag]
+            stats = [_pooled(sel, f"{split}/{m}") for m in modes]
+            xs = [i + (j - 0.5) * 0.38 for i in range(len(modes))]
+            ys = [a for a, _ in stats]
+            ses = [e for _, e in stats]
+            have = any(e is not None for e in ses)
+            ax.bar(
+                xs,
+                ys,
+                0.38,
+                yerr=[e or 0.0 for e in ses] if have else None,
+                capsize=3,
+                label="with CoT data" if flag else "without CoT data",
+            )
+            for x, y, e in zip(xs, ys, ses):
+                ax.annotate(
+                    f"{y:.1f}", (x, y + (e or 0.0)), textcoords="offset points", xytext=(0, 3),
+                    ha="center", fontsize=8,
+                )  # fmt: skip
+                tops.append(y + (e or 0.0))
+        for i, m in enumerate(modes):  # each prompting mode has its own random baseline
+            chance = _chance(ablation, f"{split}/{m}")
+            if chance:
+                ax.hlines(
+                    chance, i - 0.45, i + 0.45, colors="grey", linestyles="--", linewidth=1,
+                    label="random guessing" if i == 0 else None,
+                )  # fmt: skip
+                ax.annotate(
+                    f"{chance:.1f}", (i - 0.45, chance), textcoords="offset points",
+                    xytext=(1, -3), ha="left", va="top", fontsize=7, color="dimgrey",
+                    bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.8},
+                )  # fmt: skip
+                tops.append(chance)
+        ax.set_xticks(range(len(modes)), ["direct prompting", "CoT prompting"])
+        _y_axis(ax, tops, None)
+        ax.set_ylabel("accuracy (%)")
+        ax.set_title(title)
+    fig.suptitle("CoT ablation (cf. the paper's Figure 5)")
+    _note(fig, ablation, "held_out/all")
+    _save(fig, axes, out / "cot_ablation.png", paths)
+
+
 def _save(fig, ax, path: Path, paths: list[str]) -> None:
-    """Finish a figure: legend, layout, PNG file, and remember its path."""
+    """Finish a figure: legend(s), layout, PNG file, and remember its path."""
     import matplotlib.pyplot as plt
 
-    ax.legend()
-    fig.tight_layout()
+    for a in ax if isinstance(ax, (list, tuple)) or hasattr(ax, "flat") else [ax]:
+        a.legend(fontsize=8)
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
     paths.append(str(path))

@@ -130,9 +130,14 @@ def run_sweep(cfg: SweepConfig, *, progress: bool = True) -> list[dict]:
 
 def collect(folders: list[Path]) -> list[dict]:
     """One row per finished run found under the given sweep folders."""
+    from flankit.report import read_sweep_json
+
     rows = []
     for folder in folders:
-        for meta in sorted(Path(folder).glob("runs/*/sweep_run.json")):
+        metas = sorted(Path(folder).glob("runs/*/sweep_run.json"))
+        if not metas and (Path(folder) / "sweep.json").exists():  # a committed study's results
+            rows += read_sweep_json(Path(folder) / "sweep.json")
+        for meta in metas:
             run_dir = meta.parent
             run = json.loads(meta.read_text())
             train_info = json.loads((run_dir / "final" / "flankit_train.json").read_text())
@@ -148,14 +153,15 @@ def collect(folders: list[Path]) -> list[dict]:
 
 
 def split_scores(samples: Path) -> dict[str, float]:
-    """Accuracy on held-in and held-out families, by prompting mode."""
-    from flankit.evals.metrics import grouped_accuracy
+    """Accuracy on held-in and held-out families, by prompting mode, with item counts (`n/...`)
+    and random-guess accuracy (`chance/...`)."""
+    from flankit.evals.metrics import grouped_stats
 
     def keys(s: dict) -> list[str]:
         split = s["subtask"].split("/")[0]
         return [f"{split}/{s['mode']}", f"{split}/all"]
 
-    return grouped_accuracy(samples, keys)
+    return grouped_stats(samples, keys)
 
 
 def write_report(rows: list[dict], out: Path) -> None:

@@ -24,10 +24,13 @@ def load_tokenizer(name: str, *, trust_remote_code: bool = False):
     """A Hugging Face tokenizer from a hub id or local directory, or `byt5` (no files needed)."""
     from transformers import AutoTokenizer, ByT5Tokenizer
 
+    from flankit.models import hub_access
+
     if name == "byt5":
         return ByT5Tokenizer()
+    access = hub_access(name, what="tokenizer")
     try:
-        return AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code)
+        return AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code, **access)
     except (OSError, ValueError) as exc:
         raise FlankitError(
             f"cannot load tokenizer {name!r}: {exc}",

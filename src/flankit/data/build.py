@@ -39,6 +39,7 @@ from flankit.data.sources import BadRows
 from flankit.data.tasks import Task, Variant, render_example
 from flankit.errors import FlankitError, warn
 from flankit.outputs import writable_dir
+from flankit.progress import bar, phase
 
 
 @dataclass(frozen=True)
@@ -110,14 +111,17 @@ class LoadReport:
     decontaminated: dict[str, int] = field(default_factory=dict)
 
 
-def load_mixture(cfg: DataConfig) -> tuple[Mixture, LoadReport]:
+def load_mixture(cfg: DataConfig, *, progress: bool = False) -> tuple[Mixture, LoadReport]:
     """Load every collection, drop benchmark sources and contaminated examples, build the mixture."""
     report = LoadReport(BadRows(skip=cfg.skip_bad_rows))
     loaded = []
     for spec in cfg.collections:
-        loaded.append((spec, load_collection(spec, cfg.data_root, report.bad, report.excluded)))
+        with phase("build", f"loading collection {spec.name}", enabled=progress):
+            tasks = load_collection(spec, cfg.data_root, report.bad, report.excluded)
+        loaded.append((spec, tasks))
     if cfg.decontaminate.eval_paths:
-        index = build_index(cfg.decontaminate.eval_paths, cfg.decontaminate.ngram)
+        with phase("build", "indexing evaluation n-grams", enabled=progress):
+            index = build_index(cfg.decontaminate.eval_paths, cfg.decontaminate.ngram)
         tasks = [t for _, ts in loaded for t in ts]
         # Results are cached per task (keyed by the eval index and the task's source file).
         paths = [cache_root() / f"kept-{task_key(index.key, t)}.npy" for t in tasks]
@@ -126,10 +130,12 @@ def load_mixture(cfg: DataConfig) -> tuple[Mixture, LoadReport]:
         ]
         todo = [i for i, k in enumerate(kept) if k is None]
         _STATE.update(index=index, tasks=tasks)
-        with _pool(cfg.num_proc if len(todo) > 1 else 1) as pool:
+        shown = bar("build", "decontaminating", len(todo), unit="task", enabled=progress)
+        with _pool(cfg.num_proc if len(todo) > 1 else 1) as pool, shown:
             for i, keep in zip(todo, pool.imap(_decontaminate_one, todo, chunksize=8)):
                 kept[i] = keep
                 _save_array(paths[i], np.asarray(keep, dtype=np.int64))
+                shown.update(1)
         for task, keep in zip(tasks, kept):
             removed = len(task.examples) - len(keep)
             if removed:
@@ -383,22 +389,27 @@ def _batches(refs: Iterator[Ref], size: int) -> Iterator[list[tuple]]:
         ]
 
 
-def _prepare_tokenizer(cfg: DataConfig, mix: Mixture, out: Path):
+def _prepare_tokenizer(cfg: DataConfig, mix: Mixture, out: Path, progress: bool = False):
     name = cfg.features.tokenizer
     if name is None:
         return None
     from flankit.tokenizer import load_tokenizer, train_tokenizer
 
     if name != "train":
-        return load_tokenizer(name)
+        with phase("build", f"loading tokenizer {name}", enabled=progress):
+            return load_tokenizer(name)
     # Train on a sample of the mixture's own rendered text.
     _init_state(mix.tasks, cfg.render, cfg.mixture.seed, None, cfg.features.layout)
-    sample_refs, _, _ = _refs(mix, min(20_000, sum(len(t) for t in mix.tasks)))
+    n_sample = min(20_000, sum(len(t) for t in mix.tasks))
+    sample_refs, _, _ = _refs(mix, n_sample)
     texts = []
-    for batch in _batches(sample_refs, 1024):
-        for row in render_batch(batch):
-            texts += [row["inputs"], row["targets"]]
-    return train_tokenizer(texts, cfg.features.vocab_size, out / "tokenizer")
+    with bar("build", "tokenizer sample", n_sample, unit="ex", enabled=progress) as shown:
+        for batch in _batches(sample_refs, 1024):
+            for row in render_batch(batch):
+                texts += [row["inputs"], row["targets"]]
+            shown.update(len(batch))
+    with phase("build", "training the tokenizer", enabled=progress):
+        return train_tokenizer(texts, cfg.features.vocab_size, out / "tokenizer")
 
 
 IN_PROGRESS = ".build-in-progress.json"
@@ -450,42 +461,38 @@ def build(cfg: DataConfig, out: str | Path, *, progress: bool = True) -> dict:
     t0 = time.perf_counter()
     out = writable_dir(out)
     _start(cfg, out)
-    mix, load = load_mixture(cfg)
-    tokenizer = _prepare_tokenizer(cfg, mix, out)
+    mix, load = load_mixture(cfg, progress=progress)
+    tokenizer = _prepare_tokenizer(cfg, mix, out, progress)
     refs, total, stream = _refs(mix, cfg.mixture.num_examples)
     texts = ShardWriter(out / "data", cfg.output.format, cfg.output.shard_size)
     tokens = TokenWriter(out / "tokens", cfg.features, tokenizer) if tokenizer is not None else None
     per_task = defaultdict(Counter)
     _init_state(mix.tasks, cfg.render, cfg.mixture.seed, tokenizer, cfg.features.layout)
     batches = _batches(refs, cfg.batch_size)
-    bar = _progress(total, progress)
-    with _pool(cfg.num_proc) as pool:
+    what = "render, tokenize, pack" if tokens is not None else "render"
+    shown = bar("build", what, total, unit="ex", enabled=progress)
+    with _pool(cfg.num_proc) as pool, shown:
         for rows, toks, counts in pool.imap(_work, batches, chunksize=1):
             texts.add(rows)
             if tokens is not None:
                 tokens.add(toks)
             for task, c in counts.items():
                 per_task[task].update(c)
-            bar.update(len(rows))
-    bar.close()
-    texts.close()
-    if tokens is not None:
-        tokens.close()
-    seconds = time.perf_counter() - t0
-    stats = _stats(cfg, mix, load, per_task, stream, tokens, texts, seconds)
-    stats["shards"] = {
-        sub: sorted(p.name for p in (out / sub).glob("part-*")) for sub in ("data", "tokens")
-    }
-    _write_atomic(out / "summary.md", summary_markdown(stats))
-    _write_atomic(out / "stats.json", json.dumps(stats, indent=2, ensure_ascii=False))  # last
+            shown.update(len(rows))
+    with phase("build", "packing and writing the last shards", enabled=progress):
+        texts.close()
+        if tokens is not None:
+            tokens.close()
+    with phase("build", "writing stats.json and summary.md", enabled=progress):
+        seconds = time.perf_counter() - t0
+        stats = _stats(cfg, mix, load, per_task, stream, tokens, texts, seconds)
+        stats["shards"] = {
+            sub: sorted(p.name for p in (out / sub).glob("part-*")) for sub in ("data", "tokens")
+        }
+        _write_atomic(out / "summary.md", summary_markdown(stats))
+        _write_atomic(out / "stats.json", json.dumps(stats, indent=2, ensure_ascii=False))  # last
     (out / IN_PROGRESS).unlink()
     return stats
-
-
-def _progress(total: int, enabled: bool):
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit="ex", desc="build", disable=not enabled, dynamic_ncols=True)
 
 
 def _stats(cfg, mix, load, per_task, stream, tokens, texts, seconds) -> dict:

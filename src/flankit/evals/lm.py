@@ -112,6 +112,7 @@ class HFLM:
         self.min_prefix = min_prefix
         self.truncated = 0
         self.truncated_texts: set[str] = set()  # the prompts cut, so each request is counted
+        self._watchable: dict[str, bool] = {}  # stop string -> the tokenizer can spell it
         if self.tok.pad_token_id is None:
             self.tok.pad_token = self.tok.eos_token
 
@@ -249,13 +250,28 @@ class HFLM:
                     out[i] = cut_at_stop(text, requests[i].stop).strip()
         return out
 
+    def _watchable_stops(self, stops: list[str]) -> list[str]:
+        """The stop strings transformers can watch for while generating. A string the tokenizer
+        cannot spell (MGSM's 问题 on a Latin-only vocabulary) cannot be generated either; it is
+        still cut from the decoded text by `cut_at_stop`."""
+        from transformers import StopStringCriteria
+
+        for s in stops:
+            if s not in self._watchable:
+                try:
+                    StopStringCriteria(self.tok, [s])
+                    self._watchable[s] = True
+                except ValueError:
+                    self._watchable[s] = False
+        return [s for s in stops if self._watchable[s]]
+
     def _gen_kwargs(self, reqs: list[GenRequest]) -> dict:
         first = reqs[0]
         kwargs: dict = {
             "max_new_tokens": max(r.max_new_tokens for r in reqs),
             "pad_token_id": self.tok.pad_token_id,
         }
-        stops = sorted({s for r in reqs for s in r.stop})
+        stops = self._watchable_stops(sorted({s for r in reqs for s in r.stop}))
         if stops:
             # Each sequence stops at its first stop string; the batch ends when all have.
             kwargs.update(stop_strings=stops, tokenizer=self.tok)

@@ -1,8 +1,8 @@
 """Aggregates: macro and micro averages, and the paper's normalized average.
 
 Normalized score = 100 * (score - random) / (100 - random), with each benchmark's random-guess
-baseline: MMLU 25; BBH the macro average of each subtask's chance (1/options for multiple-choice
-subtasks, 0 for free-form ones); TyDiQA and MGSM 0 (generative). The normalized average is the
+baseline: MMLU 25; BBH the macro average of each subtask's chance (1/options where a question
+lists options, else one over the size of the subtask's answer set: 2 for boolean_expressions); TyDiQA and MGSM 0 (generative). The normalized average is the
 mean of the six: MMLU direct and CoT, BBH direct and CoT, TyDiQA direct, MGSM CoT.
 """
 
@@ -84,3 +84,24 @@ def grouped_accuracy(samples_path, keys) -> dict[str, float]:
             for key in keys(s):
                 acc[key].append(s["correct"])
     return {k: 100.0 * sum(v) / len(v) for k, v in sorted(acc.items())}
+
+
+def grouped_stats(samples_path, keys) -> dict[str, float]:
+    """Like `grouped_accuracy`, plus per group `n/KEY` (items) and `chance/KEY` (random-guess
+    accuracy, %), so that plots can draw standard errors and the random baseline."""
+    import json
+
+    acc: dict[str, list[bool]] = defaultdict(list)
+    chance: dict[str, list[float]] = defaultdict(list)
+    with open(samples_path, encoding="utf-8") as f:
+        for line in f:
+            s = json.loads(line)
+            for key in keys(s):
+                acc[key].append(s["correct"])
+                chance[key].append(s.get("chance", 0.0))
+    out: dict[str, float] = {}
+    for k, v in sorted(acc.items()):
+        out[k] = 100.0 * sum(v) / len(v)
+        out[f"n/{k}"] = len(v)
+        out[f"chance/{k}"] = 100.0 * sum(chance[k]) / len(v)
+    return out

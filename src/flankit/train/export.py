@@ -36,19 +36,50 @@ def export_model(
         max_new_tokens=256,
     )
     gen.save_pretrained(folder)
+    (folder / "README.md").write_text(
+        model_card(folder.name, str(folder), cfg, record, load_report)
+    )
+    (folder / "flankit_train.json").write_text(
+        json.dumps({"record": record, "config": to_dict(cfg)}, indent=1)
+    )
+    return folder
+
+
+def _cell(value, missing: str = "–") -> str:
+    """A table cell: the value, or `missing` where the config leaves it unset."""
+    return missing if value is None else str(value)
+
+
+def model_card(name: str, location: str, cfg, record: dict, load_report=None) -> str:
+    """README.md for an export: steps and losses, the mixture, hyperparameters, how to load."""
     data = to_dict(cfg.data)
+    preset = data["mixture"]["preset"]
+    unset_rate, unset_cap = ("from preset", "from preset") if preset else ("by size", "none")
     collections = "\n".join(
-        f"| {c['name']} | {c.get('rate')} | {c.get('cap')} | {c.get('path') or 'default'} |"
+        f"| {c['name']} | {_cell(c.get('rate'), unset_rate)} | {_cell(c.get('cap'), unset_cap)} | "
+        f"{c.get('path') or 'builtin'} |"
         for c in data["collections"]
     )
-    card = f"""---
+    losses = f"last training loss {record['loss']:.4f}" if record.get("loss") is not None else ""
+    if record.get("heldout_loss") is not None:
+        losses += (", " if losses else "") + f"held-out loss {record['heldout_loss']:.4f}"
+    steps = f" for {record['step']} steps" if record.get("step") is not None else ""
+    mixing = f"preset {preset}" if preset else "rates and caps as listed"
+    decontam = ""
+    if load_report is not None:
+        decontam = (
+            f"; {sum(load_report.decontaminated.values())} examples removed by decontamination"
+        )
+    f = cfg.data.features
+    lengths = f"{f.input_length}/{f.target_length}" if f.layout == "encdec" else str(f.length)
+    warmup = cfg.optim.warmup_steps or "none"
+    return f"""---
 library_name: transformers
 tags: [flankit, instruction-tuning, flan]
 ---
-# {folder.name}: instruction-finetuned with flankit
+# {name}: instruction-finetuned with flankit
 
-Trained with `flankit train` for {record.get("step")} steps (last training loss
-{record.get("loss", float("nan")):.4f}{", held-out loss " + format(record["heldout_loss"], ".4f") if "heldout_loss" in record else ""}).
+Trained with `flankit train`{steps}{f" ({losses})" if losses else ""}.
 
 ## Mixture
 
@@ -56,20 +87,15 @@ Trained with `flankit train` for {record.get("step")} steps (last training loss
 |---|---|---|---|
 {collections}
 
-Preset: {data["mixture"]["preset"]}; seed {data["mixture"]["seed"]}; formats and CoT shares per collection
-as configured; benchmark-source tasks held out{"; " + str(sum(load_report.decontaminated.values())) + " examples removed by decontamination" if load_report else ""}.
+Mixing: {mixing}; seed {data["mixture"]["seed"]}; formats and CoT shares per collection as
+configured; benchmark-source tasks held out{decontam}.
 
 ## Hyperparameters
 
-| optimizer | learning rate | warmup | batch (packed rows) | steps | dropout | lengths |
+| optimizer | learning rate | warmup steps | batch (packed rows) | steps | dropout | lengths |
 |---|---|---|---|---|---|---|
-| {cfg.optim.name} | {cfg.optim.lr} (constant) | {cfg.optim.warmup_steps} | {cfg.batch_size} | {cfg.steps} | {cfg.model.dropout} | {cfg.data.features.input_length}/{cfg.data.features.target_length} |
+| {cfg.optim.name} | {cfg.optim.lr} (constant) | {warmup} | {cfg.batch_size} | {cfg.steps} | {cfg.model.dropout} | {lengths} |
 
-Load it with `AutoModelForSeq2SeqLM.from_pretrained("{folder}")` (encoder-decoder) or
-`AutoModelForCausalLM.from_pretrained("{folder}")` (decoder-only).
+Load it with `AutoModelForSeq2SeqLM.from_pretrained("{location}")` (encoder-decoder) or
+`AutoModelForCausalLM.from_pretrained("{location}")` (decoder-only).
 """
-    (folder / "README.md").write_text(card)
-    (folder / "flankit_train.json").write_text(
-        json.dumps({"record": record, "config": to_dict(cfg)}, indent=1)
-    )
-    return folder

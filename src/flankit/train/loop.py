@@ -350,6 +350,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
             log.write(record)
         if "target_tokens_per_s" in record:
             shown_tps = record["target_tokens_per_s"]
+        else:  # between log lines, the rate since the last one (not 0 until the first)
+            shown_tps = tokens_since / max(time.perf_counter() - t_last, 1e-9)
         bar.set_postfix(
             loss=f"{mean_loss:.3f}",
             lr=f"{record['lr']:.1e}",

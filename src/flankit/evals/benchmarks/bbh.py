@@ -46,11 +46,15 @@ def direct_text(cot_text: str) -> str:
     return "\n\nQ: ".join(out)
 
 
-def chance(question: str) -> float:
-    """Random-guess accuracy: 1/options where the question lists options, else 0."""
+def chance(question: str, answers: set[str]) -> float:
+    """Random-guess accuracy: 1/options where the question lists options, else one over the
+    size of the subtask's answer set (`answers`: every target of the subtask, e.g. True and
+    False for boolean_expressions, the 17 counts of object_counting)."""
     tail = question.split("Options:", 1)[1] if "Options:" in question else ""
     n = len(OPTION_LINE.findall(tail))
-    return 1.0 / n if n else 0.0
+    if n:
+        return 1.0 / n
+    return 1.0 / len(answers) if answers else 0.0
 
 
 def examples(path: Path, task: str, bad: BadRows) -> list[tuple[int, dict]]:
@@ -103,7 +107,10 @@ def load(
             )
         cot = prompt_text(prompt_path)
         direct = direct_text(cot) if "direct" in modes else ""
-        for i, ex in examples(path, f"bbh/{name}", bad)[:limit]:
+        usable = examples(path, f"bbh/{name}", bad)
+        # The answer set is the whole subtask's, also when --limit takes a few questions.
+        answers = {str(ex["target"]) for _, ex in usable}
+        for i, ex in usable[:limit]:
             for mode in modes:
                 if mode == "cot":
                     prompt = f"{cot}\n\nQ: {ex['input']}\nA: Let's think step by step."
@@ -122,7 +129,7 @@ def load(
                         "bbh",
                         max_new_tokens=max_new,
                         stop=("\n\nQ:", "\nQ:"),
-                        chance=chance(ex["input"]),
+                        chance=chance(ex["input"], answers),
                     )
                 )
     return items
