@@ -24,3 +24,14 @@ def writable_dir(path: str | Path) -> Path:
             f"output directory is not writable: {exc.strerror}", file=str(path)
         ) from exc
     return path
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write `text` to `path` whole or not at all: a temporary file, fsynced, then renamed, so a
+    kill never leaves a half-written file under the real name."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)

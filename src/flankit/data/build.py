@@ -38,7 +38,7 @@ from flankit.data.packing import BestFitPacker
 from flankit.data.sources import BadRows
 from flankit.data.tasks import Task, Variant, render_example
 from flankit.errors import FlankitError, warn
-from flankit.outputs import writable_dir
+from flankit.outputs import writable_dir, write_atomic
 from flankit.progress import bar, phase
 
 
@@ -434,21 +434,12 @@ def _start(cfg: DataConfig, out: Path) -> None:
                 "or delete the folder",
             )
         warn(f"{out}: the previous build with this config was interrupted; building it again")
-    _write_atomic(marker, json.dumps(wanted, indent=1, ensure_ascii=False))
+    write_atomic(marker, json.dumps(wanted, indent=1, ensure_ascii=False))
     for name in ("stats.json", "summary.md"):
         (out / name).unlink(missing_ok=True)
     for sub in ("data", "tokens"):
         for old in (out / sub).glob("part-*") if (out / sub).is_dir() else []:
             old.unlink()
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def _fsync(path: Path) -> None:
@@ -489,8 +480,8 @@ def build(cfg: DataConfig, out: str | Path, *, progress: bool = True) -> dict:
         stats["shards"] = {
             sub: sorted(p.name for p in (out / sub).glob("part-*")) for sub in ("data", "tokens")
         }
-        _write_atomic(out / "summary.md", summary_markdown(stats))
-        _write_atomic(out / "stats.json", json.dumps(stats, indent=2, ensure_ascii=False))  # last
+        write_atomic(out / "summary.md", summary_markdown(stats))
+        write_atomic(out / "stats.json", json.dumps(stats, indent=2, ensure_ascii=False))  # last
     (out / IN_PROGRESS).unlink()
     return stats
 

@@ -25,6 +25,7 @@ from flankit.evals import extract
 from flankit.evals.benchmarks import Item
 from flankit.evals.lm import LM, GenRequest
 from flankit.evals.metrics import aggregate, normalized_average
+from flankit.outputs import write_atomic
 
 
 @dataclass(frozen=True)
@@ -447,21 +448,12 @@ def finish(
 
     # Each file appears whole (temporary name, then rename) and results.json last: a folder
     # with results.json is a finished evaluation (sweeps skip those).
-    _write_atomic(
+    write_atomic(
         out / "samples.jsonl", "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in samples)
     )
-    _write_atomic(out / "report.md", eval_report(results))
-    _write_atomic(out / "results.json", json.dumps(results, indent=1, ensure_ascii=False))
+    write_atomic(out / "report.md", eval_report(results))
+    write_atomic(out / "results.json", json.dumps(results, indent=1, ensure_ascii=False))
     return results
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def _item_keys(it: Item, model: str, cfg: EvalConfig) -> list[str]:
