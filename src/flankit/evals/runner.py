@@ -39,6 +39,7 @@ class EvalConfig:
     tydiqa_dev: str | None = None  # SQuAD JSON path, or "hub"
     data_root: str | None = None
     synthetic_limit: int = 20
+    world_limit: int | None = None  # people per family of the `world` benchmark (None: all)
     batch_size: int = 8
     max_new_tokens: int | None = None  # cap on every item's generation length (quick runs)
 
@@ -46,7 +47,7 @@ class EvalConfig:
 def build_items(cfg: EvalConfig) -> tuple[list[Item], dict[str, str]]:
     """All items for the configured benchmarks; benchmarks that cannot run say why."""
     from flankit.data.collections import data_root
-    from flankit.evals.benchmarks import bbh, mgsm, mmlu, synthetic, tydiqa
+    from flankit.evals.benchmarks import bbh, mgsm, mmlu, synthetic, tydiqa, world
 
     root = data_root(cfg.data_root)
     items: list[Item] = []
@@ -81,9 +82,11 @@ def build_items(cfg: EvalConfig) -> tuple[list[Item], dict[str, str]]:
             )
         elif bench == "synthetic":
             items += synthetic.load(modes, limit=cfg.synthetic_limit)
+        elif bench == "world":
+            items += world.load(modes, limit=cfg.world_limit)
         else:
             raise FlankitError(
-                f"unknown benchmark {bench!r}; choose from mmlu, bbh, tydiqa, mgsm, synthetic"
+                f"unknown benchmark {bench!r}; choose from mmlu, bbh, tydiqa, mgsm, synthetic, world"
             )
     if cfg.max_new_tokens is not None:
         items = [
@@ -346,10 +349,10 @@ def finish(
 
 
 def _prompt_versions() -> dict:
-    from flankit.evals.benchmarks import bbh, mgsm, mmlu, synthetic, tydiqa
+    from flankit.evals.benchmarks import bbh, mgsm, mmlu, synthetic, tydiqa, world
 
     return {
-        m.__name__.rsplit(".", 1)[1]: m.PROMPT_VERSION for m in (mmlu, bbh, tydiqa, mgsm, synthetic)
+        m.__name__.rsplit(".", 1)[1]: m.PROMPT_VERSION for m in (mmlu, bbh, tydiqa, mgsm, synthetic, world)
     }
 
 

@@ -24,4 +24,4 @@ class Item:
     continuations: tuple[str, ...] = field(default=())  # scored by log-likelihood when given
 
 
-BENCHMARKS = ("mmlu", "bbh", "tydiqa", "mgsm", "synthetic")
+BENCHMARKS = ("mmlu", "bbh", "tydiqa", "mgsm", "synthetic", "world")
