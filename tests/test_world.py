@@ -59,7 +59,9 @@ def test_pretraining_text_holds_the_facts_the_held_out_families_ask_for():
 
 
 def test_held_out_families_and_eval_people_never_reach_finetuning():
-    mix, _ = load_mixture(DataConfig(collections=[CollectionSpec(name="world", examples_per_task=40)]))
+    mix, _ = load_mixture(
+        DataConfig(collections=[CollectionSpec(name="world", examples_per_task=40)])
+    )
     assert {row["task"] for row in mix.table()} == {f"world_{f}" for f in world_tasks.HELD_IN}
     tasks = load_collection(CollectionSpec(name="world", examples_per_task=40))
     w = build_world(world_tasks.WORLD_SEED, world_tasks.WORLD_PEOPLE)

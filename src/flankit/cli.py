@@ -215,6 +215,7 @@ def _quickstart(args: argparse.Namespace) -> int:
     run(
         args.out,
         steps=args.steps,
+        pretrain_steps=args.pretrain_steps,
         data=args.data,
         model=args.model,
         shape=args.shape,
@@ -235,8 +236,37 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
+    from flankit import quoted
     from flankit.sweep import collect, write_report
 
+    if args.quickstart:
+        import shutil
+
+        dest = Path(args.out or "docs/study")
+        dest.mkdir(parents=True, exist_ok=True)
+        for name in ("quickstart.json", "comparison.png"):
+            shutil.copy(Path(args.quickstart) / name, dest / name)
+        print(f"quickstart results: {dest}/quickstart.json")
+    if args.dirs:
+        _report_sweeps(args, collect, write_report)
+    if args.docs:
+        if args.check:
+            stale = quoted.check(args.root)
+            for line in stale:
+                print(line)
+            return 1 if stale else 0
+        changed = quoted.rewrite(args.root)
+        print(
+            f"{quoted.count_passages(args.root)} generated passages; rewritten: {', '.join(changed) or 'none'}"
+        )
+    elif not (args.dirs or args.quickstart):
+        raise FlankitError(
+            "nothing to report", hint="give sweep folders, --quickstart DIR or --docs"
+        )
+    return 0
+
+
+def _report_sweeps(args: argparse.Namespace, collect, write_report) -> None:
     rows = collect([Path(d) for d in args.dirs])
     if not rows:
         raise FlankitError(
@@ -247,7 +277,6 @@ def _report(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     write_report(rows, out)
     print(f"{len(rows)} runs: {out}/sweep.md")
-    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -264,18 +293,28 @@ def build_parser() -> argparse.ArgumentParser:
     qs.add_argument(
         "--out", default="out/quickstart", help="output directory (default out/quickstart)"
     )
-    qs.add_argument("--steps", type=int, default=300, help="training steps (default 300)")
     qs.add_argument(
-        "--data", help="a data config (YAML) to train on instead of the synthetic suite"
+        "--steps", type=int, default=300, help="instruction-finetuning steps (default 300)"
     )
     qs.add_argument(
-        "--model", help="start from a pretrained model (hub id or directory) instead of a random T5"
+        "--pretrain-steps",
+        type=int,
+        default=400,
+        help="pretraining steps on the world's text (default 400; cached by config)",
+    )
+    qs.add_argument(
+        "--data", help="a data config (YAML) to finetune on instead of the world's families"
+    )
+    qs.add_argument(
+        "--model", help="a pretrained model (hub id or directory) instead of pretraining one"
     )
     qs.add_argument(
         "--shape", default="t5-tiny", help="random-init shape (t5-tiny, t5-mini, t5-small, ...)"
     )
     qs.add_argument("--seed", type=int, default=0)
-    qs.add_argument("--eval-limit", type=int, default=12, help="evaluation examples per family")
+    qs.add_argument(
+        "--eval-limit", type=int, default=None, help="people per family evaluated (default all)"
+    )
     qs.add_argument("-q", "--quiet", action="store_true")
     qs.set_defaults(func=_quickstart)
 
@@ -394,11 +433,21 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("-q", "--quiet", action="store_true")
     sw.set_defaults(func=_sweep)
 
-    rp = verbs.add_parser("report", help="rebuild sweep tables and plots from result folders")
-    rp.add_argument("dirs", nargs="+", help="sweep output folders")
+    rp = verbs.add_parser(
+        "report", help="rebuild sweep tables, plots and the documents' numbers from result files"
+    )
+    rp.add_argument("dirs", nargs="*", help="sweep output folders")
     rp.add_argument(
         "--out", help="where to write sweep.md and the plots (default: the first folder)"
     )
+    rp.add_argument("--quickstart", help="a quickstart output folder to copy results from")
+    rp.add_argument(
+        "--docs",
+        action="store_true",
+        help="regenerate the numbers README.md, docs/STUDY.md and benchmarks/RESULTS.md quote",
+    )
+    rp.add_argument("--check", action="store_true", help="with --docs: only list stale passages")
+    rp.add_argument("--root", default=".", help="repository root for --docs (default .)")
     rp.set_defaults(func=_report)
 
     gen = verbs.add_parser("generate", parents=[model_args], help="try a model on one prompt")

@@ -125,14 +125,13 @@ def fact_sentences(person: dict, rng: random.Random) -> list[tuple[str, str]]:
 
 
 def document_facts(world: World, index: int, *, seed: int = 0) -> list[tuple[str, str]]:
-    """Pretraining document `index` as (sentence, value) pairs: facts about one or two people,
-    and some arithmetic, the small procedure the age questions need (a + b = c)."""
+    """Pretraining document `index` as (sentence, value) pairs: three or four facts about one
+    person, now and then with an arithmetic sentence, the small procedure the age questions
+    need (a + b = c). Short documents put many facts into every packed row."""
     rng = random.Random(f"world-doc|{world.seed}|{seed}|{index}")
-    chosen = rng.sample(world.people, rng.choice((1, 1, 2)))
-    sentences: list[tuple[str, str]] = []
-    for person in chosen:
-        sentences += fact_sentences(person, rng)
-    for _ in range(rng.randint(0, 2)):
+    person = world.people[rng.randrange(len(world.people))]
+    sentences = fact_sentences(person, rng)[: rng.randint(3, 4)]
+    if rng.random() < 0.3:
         a, b = rng.randint(18, 79), rng.randint(1, 9)
         sentences.append((rng.choice(ARITHMETIC_SENTENCES).format(a=a, b=b, c=a + b), str(a + b)))
     return sentences
@@ -182,7 +181,7 @@ def span_corruption(
 
 
 def salient_span_corruption(
-    facts: list[tuple[str, str]], rng: random.Random, *, rate: float = 0.3
+    facts: list[tuple[str, str]], rng: random.Random, *, rate: float = 0.5
 ) -> tuple[str, str]:
     """Span corruption whose spans are facts' values (salient span masking, as in REALM):
     each fact's value is masked with probability `rate` (at least one per document), so every

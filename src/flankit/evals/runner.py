@@ -84,9 +84,11 @@ def build_items(cfg: EvalConfig) -> tuple[list[Item], dict[str, str]]:
             items += synthetic.load(modes, limit=cfg.synthetic_limit)
         elif bench == "world":
             items += world.load(modes, limit=cfg.world_limit)
+        elif bench == "world_cloze":
+            items += world.load_cloze(limit=cfg.world_limit)
         else:
             raise FlankitError(
-                f"unknown benchmark {bench!r}; choose from mmlu, bbh, tydiqa, mgsm, synthetic, world"
+                f"unknown benchmark {bench!r}; choose from mmlu, bbh, tydiqa, mgsm, synthetic, world, world_cloze"
             )
     if cfg.max_new_tokens is not None:
         items = [
@@ -113,6 +115,11 @@ def score(item: Item, output: str) -> tuple[str | None, bool, float]:
     if item.scorer == "squad":
         em, f1 = extract.squad_em_f1(output, list(item.gold))
         return output.strip(), em == 1.0, f1
+    if item.scorer == "first_word":  # a fill-in-the-blank answer: its first word
+        words = output.replace("<extra_id_0>", " ").split()
+        pred = words[0] if words else ""
+        ok = extract.normalize_text(pred) == extract.normalize_text(str(item.gold))
+        return pred, ok, 0.0
     if item.scorer == "synthetic":
         if item.mode == "cot":
             from flankit.evals.benchmarks.synthetic import cot_answer
@@ -352,7 +359,8 @@ def _prompt_versions() -> dict:
     from flankit.evals.benchmarks import bbh, mgsm, mmlu, synthetic, tydiqa, world
 
     return {
-        m.__name__.rsplit(".", 1)[1]: m.PROMPT_VERSION for m in (mmlu, bbh, tydiqa, mgsm, synthetic, world)
+        m.__name__.rsplit(".", 1)[1]: m.PROMPT_VERSION
+        for m in (mmlu, bbh, tydiqa, mgsm, synthetic, world)
     }
 
 

@@ -35,7 +35,11 @@ def load(
                     if mode == "cot" and not task.supports_cot:
                         continue
                     r = render_example(
-                        task, i, Variant(f"{shot}opt", cot=mode == "cot"), seed=seed + 7, max_shots=3
+                        task,
+                        i,
+                        Variant(f"{shot}opt", cot=mode == "cot"),
+                        seed=seed + 7,
+                        max_shots=3,
                     )
                     items.append(
                         Item(
@@ -51,3 +55,27 @@ def load(
                         )
                     )
     return items
+
+
+def load_cloze(*, limit: int | None = None) -> list[Item]:
+    """A knowledge probe in the pretraining format: each fact's first phrasing with its value
+    replaced by a sentinel (`Ada lives in <extra_id_0>.`); correct when the first word of the
+    output is the value. It measures what a model knows, whatever its instructions ability."""
+    from flankit.data.world import FACT_SENTENCES, build_world
+
+    w = build_world(world_tasks.WORLD_SEED, world_tasks.WORLD_PEOPLE)
+    people = w.people if limit is None else w.people[:limit]
+    items = []
+    for attr, forms in FACT_SENTENCES.items():
+        held = "held_out" if attr in HELD_OUT_ATTRIBUTES else "held_in"
+        for i, p in enumerate(people):
+            prompt = forms[0].format(**{**p, attr: "<extra_id_0>"})
+            items.append(
+                Item("world_cloze", f"cloze_{held}/{attr}/zs", f"cloze-{attr}-{i}", "direct",
+                     prompt, str(p[attr]), "first_word", max_new_tokens=6)
+            )  # fmt: skip
+    return items
+
+
+# The attributes only held-out families ask about.
+HELD_OUT_ATTRIBUTES = ("pet", "color", "instrument")
