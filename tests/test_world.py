@@ -98,3 +98,17 @@ def test_pretraining_config_file_is_the_quickstart_one():
     assert replace(from_file, out_dir="x") == replace(code, out_dir="x")
     assert config_hash(from_file) == config_hash(code)
     assert config_hash(pretrain_config(steps=10)) != config_hash(code)
+
+
+def test_finetuning_config_file_is_the_quickstart_one(tmp_path):
+    from pathlib import Path
+
+    from flankit.quickstart import finetune_config
+
+    path = Path(__file__).parents[1] / "configs" / "train" / "world_finetune.yaml"
+    from_file = load_config(TrainConfig, str(path))
+    code = finetune_config(tmp_path, "pre", steps=300, data=None, seed=0)
+    assert from_file.data == code.data and from_file.optim == code.optim
+    assert from_file.steps == code.steps and from_file.batch_size == code.batch_size
+    only = finetune_config(tmp_path, "pre", steps=3, data=None, seed=0, rehearsal=0.0)
+    assert [c.name for c in only.data.collections] == ["world"]

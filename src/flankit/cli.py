@@ -221,6 +221,7 @@ def _quickstart(args: argparse.Namespace) -> int:
         shape=args.shape,
         seed=args.seed,
         eval_limit=args.eval_limit,
+        rehearsal=args.rehearsal,
         progress=not args.quiet,
     )
     return 0
@@ -314,6 +315,12 @@ def build_parser() -> argparse.ArgumentParser:
     qs.add_argument("--seed", type=int, default=0)
     qs.add_argument(
         "--eval-limit", type=int, default=None, help="people per family evaluated (default all)"
+    )
+    qs.add_argument(
+        "--rehearsal",
+        type=float,
+        default=0.5,
+        help="share of finetuning rows that rehearse the pretraining text (default 0.5; 0: none)",
     )
     qs.add_argument("-q", "--quiet", action="store_true")
     qs.set_defaults(func=_quickstart)

@@ -103,13 +103,27 @@ def pretraining_seconds(final: Path) -> float | None:
 
 
 def finetune_config(
-    out: Path, pretrained: str, *, steps: int, data: str | None, seed: int
+    out: Path, pretrained: str, *, steps: int, data: str | None, seed: int, rehearsal: float = 0.5
 ) -> TrainConfig:
     """Instruction finetuning of the pretrained model on the world's held-in families."""
     if data:
         data_cfg = load_config(DataConfig, data)
     else:
-        data_cfg = DataConfig(collections=[CollectionSpec(name="world", examples_per_task=400)])
+        # Half the rows rehearse the pretraining text: a 1M-parameter model finetuned on the
+        # held-in families alone overwrites what it knew about everything else (see STUDY.md).
+        data_cfg = DataConfig(
+            collections=[
+                CollectionSpec(name="world", examples_per_task=400, rate=1 - rehearsal),
+                CollectionSpec(
+                    name="world_text",
+                    examples_per_task=4000,
+                    objective="salient_span",
+                    rate=rehearsal,
+                ),
+            ]
+            if rehearsal
+            else [CollectionSpec(name="world", examples_per_task=400)]
+        )
     data_cfg = replace(
         data_cfg,
         features=FeatureConfig(input_length=256, target_length=64),
@@ -187,6 +201,7 @@ def run(
     shape: str = "t5-tiny",
     seed: int = 0,
     eval_limit: int | None = None,
+    rehearsal: float = 0.5,
     progress: bool = True,
 ) -> dict:
     """Pretrain (or reuse the cached run), finetune, evaluate both; return the summary (also
@@ -209,7 +224,7 @@ def run(
         base = str(path)
         say(f"      {'reused' if cached else 'trained'}: {path}")
     t_pre = time.perf_counter() - t0
-    cfg = finetune_config(out, base, steps=steps, data=data, seed=seed)
+    cfg = finetune_config(out, base, steps=steps, data=data, seed=seed, rehearsal=rehearsal)
     say(f"[2/4] instruction finetuning for {steps} steps -> {out / 'model'}")
     result = train(cfg, resume=(out / "model" / "checkpoints").exists(), progress=progress)
     ev = EvalConfig(
@@ -229,6 +244,7 @@ def run(
         "pretrain_seconds": round(t_pre, 1),
         "pretrain_seconds_cold": None if model else pretraining_seconds(Path(base)),
         "steps": result["steps"],
+        "rehearsal": None if data else rehearsal,
         "shape": None if model else shape,
         "final_loss": result["loss"],
         "heldout_loss": result["heldout_loss"],

@@ -550,6 +550,8 @@ def find_task(name: str, root: str | Path | None = None, bad: BadRows | None = N
                 hint=_suggest(name, [f"syn_{f}" for f in synthetic.FAMILY_BY_NAME]),
             )
         return synthetic.synthetic_task(family)
+    if name.startswith("world_") and name[6:] in world_tasks.FAMILY_BY_NAME:
+        return world_tasks.world_task(name[6:])
     collection = (
         "cot"
         if name.startswith("cot_")
@@ -563,7 +565,7 @@ def find_task(name: str, root: str | Path | None = None, bad: BadRows | None = N
         raise FlankitError(
             f"unknown task {name!r}",
             task=name,
-            hint="task names start with cot_, bb_, task<N>_ or syn_; see `flankit data ls`",
+            hint="task names start with cot_, bb_, task<N>_, syn_ or world_; see `flankit data ls`",
         )
     tasks = load_collection(
         CollectionSpec(name=collection, include_benchmark_sources=True), root, bad
