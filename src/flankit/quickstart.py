@@ -171,8 +171,11 @@ def cell_counts(samples_path: Path) -> dict[str, dict]:
 
 
 def gains(before: dict[str, dict], after: dict[str, dict]) -> dict[str, dict]:
-    """Finetuned minus pretrained per cell, with the SE of the difference and a 95% interval
-    (independent binomial samples; the two models answer the same items)."""
+    """Finetuned minus pretrained per cell, with the SE of the difference and a 95% interval.
+
+    The two proportions are treated as independent. Both models answer the same items, and
+    their correct answers are positively correlated, so this SE is an upper bound on the paired
+    one: the interval is conservative."""
     out = {}
     for key in after:
         if key not in before:
