@@ -17,7 +17,8 @@ def readme_commands() -> list[list[str]]:
     """Every `flankit ...` (or `... -m flankit.cli ...`) line of the README's code blocks, as
     the arguments after the program name, comments removed."""
     commands, fence = [], None  # fence: the open code block's language, None outside blocks
-    for line in (REPO / "README.md").read_text(encoding="utf-8").splitlines():
+    text = (REPO / "README.md").read_text(encoding="utf-8").replace("\\\n", " ")
+    for line in text.splitlines():  # a command continued with a trailing backslash is one line
         if line.startswith("```"):
             fence = line[3:].strip() if fence is None else None
             continue

@@ -10,29 +10,36 @@ from flankit.quickstart import run
 def test_shortened_quickstart_end_to_end(tmp_path, monkeypatch):
     # No ../shared needed: point the data root at an empty folder to prove it.
     monkeypatch.setenv("FLANKIT_DATA", str(tmp_path / "no-data-here"))
-    summary = run(tmp_path / "qs", steps=30, eval_limit=2, progress=False)
+    monkeypatch.setenv("FLANKIT_CACHE", str(tmp_path / "cache"))
+    summary = run(tmp_path / "qs", steps=20, pretrain_steps=20, eval_limit=2, progress=False)
     out = tmp_path / "qs"
     for name in (
         "report.md",
         "quickstart.json",
-        "accuracy.png",
-        "training.png",
+        "comparison.png",
         "model/final/model.safetensors",
-        "eval_untrained/results.json",
-        "eval_trained/results.json",
+        "eval_pretrained/results.json",
+        "eval_finetuned/results.json",
     ):
         assert (out / name).exists(), name
-    assert set(summary["trained"]) >= {
-        "held_in all",
-        "held_out all",
-        "held_out zs direct",
-        "held_in fs cot",
-    }
-    assert summary["steps"] == 30 and summary["untrained"]["held_out all"] <= 1.0
+    # The pretraining run is a flankit run in the cache, keyed by its config's hash.
+    pre = list((tmp_path / "cache" / "pretrain").glob("*/final/model.safetensors"))
+    assert len(pre) == 1 and not summary["pretrain_cached"]
+    cells = {f"{s} {shot} {m}" for s in ("held_in", "held_out") for shot in ("zs", "fs") for m in ("direct", "cot")}  # fmt: skip
+    assert cells <= set(summary["finetuned"]) and cells <= set(summary["pretrained"])
+    h = summary["finetuned"]["held_out zs direct"]
+    assert h["n"] == 2 * 5 and 0 <= h["se"] <= 50 and h["chance"] > 0
+    g = summary["gain"]["held_out zs direct"]
+    assert g["low"] <= g["gain"] <= g["high"]
+    assert summary["steps"] == 20 and summary["pretrain_steps"] == 20
     report = (out / "report.md").read_text()
-    assert "held-out, all" in report and "![accuracy](accuracy.png)" in report
+    assert report.index("| families |") < report.index("![comparison](comparison.png)")
+    assert "pretrained" in report and "95% CI" in report
     metrics = [json.loads(line) for line in open(out / "model" / "metrics.jsonl")]
     assert metrics[0]["step"] == 0 and metrics[-1]["heldout_loss"] < metrics[0]["heldout_loss"]
+    # A second run reuses the cached pretrained model.
+    again = run(tmp_path / "qs2", steps=2, pretrain_steps=20, eval_limit=1, progress=False)
+    assert again["pretrain_cached"]
 
 
 BASE = """
@@ -79,3 +86,51 @@ def test_sweep_grid_resume_and_report(tmp_path, capsys):
         and (tmp_path / "rep" / "tasks.png").exists()
         and (tmp_path / "rep" / "cot_ablation.png").exists()
     )
+
+
+PRETRAIN = """
+data:
+  collections: [{name: world_text, examples_per_task: 40, objective: salient_span}]
+  features: {input_length: 64, target_length: 16}
+  render: {max_shots: 0, fewshot_budget: 0}
+model: {shape: t5-tiny, tokenizer: train, dropout: 0.0}
+tokenizer_vocab: 300
+steps: 2
+batch_size: 4
+save_every: 2
+chunk_examples: 64
+"""
+WORLD_BASE = """
+data:
+  collections: [{name: world, examples_per_task: 10}]
+  features: {input_length: 64, target_length: 16}
+  render: {max_shots: 1, fewshot_budget: 40}
+model: {shape: t5-tiny, dropout: 0.0}
+steps: 2
+batch_size: 4
+save_every: 2
+chunk_examples: 64
+"""
+
+
+def test_world_sweep_pretrains_once_per_shape_and_reports_seeds(tmp_path, monkeypatch):
+    monkeypatch.setenv("FLANKIT_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "pre.yaml").write_text(PRETRAIN)
+    (tmp_path / "base.yaml").write_text(WORLD_BASE)
+    (tmp_path / "sweep.yaml").write_text(
+        f"base: base.yaml\npretrain: pre.yaml\nout_dir: {tmp_path / 'sw'}\nnum_tasks: [0, 2]\n"
+        "seeds: [0, 1]\neval: {benchmarks: [world], modes: [direct], world_limit: 1}\n"
+    )
+    assert main(["sweep", str(tmp_path / "sweep.yaml"), "-q"]) == 0
+    assert len(list((tmp_path / "cache" / "pretrain").glob("*/final/model.safetensors"))) == 1
+    rows = json.loads((tmp_path / "sw" / "sweep.json").read_text())
+    assert sorted(r["name"] for r in rows) == ["tasks0_s0", "tasks0_s1", "tasks2_s0", "tasks2_s1"]
+    cfg = json.loads((tmp_path / "sw/runs/tasks2_s1/config.json").read_text())
+    assert cfg["seed"] == 1 and cfg["model"]["path"].endswith("final")
+    assert not (tmp_path / "sw/runs/tasks0_s0/final").exists()  # evaluated as pretrained
+    assert all("held_out/zs_direct" in r and r["n/held_out/zs_direct"] == 5 for r in rows)
+    from flankit.report import study_table
+
+    table = study_table(rows, "tasks")
+    assert len(table) == 4 and "0 (pretrained only)" in table[2] and "| 2 |" in table[3]
+    assert (tmp_path / "sw" / "study_tasks.png").exists()

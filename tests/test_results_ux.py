@@ -81,7 +81,7 @@ def test_bbh_chance_from_each_subtasks_answer_set(shared):
 
 
 def test_report_rerenders_the_committed_study_from_sweep_json(tmp_path, capsys):
-    study = REPO / "docs" / "study"
+    study = REPO / "docs" / "study" / "scratch"
     assert main(["report", str(study), "--out", str(tmp_path)]) == 0
     assert (tmp_path / "sweep.md").read_text() == (study / "sweep.md").read_text()
     for name in ("tasks.png", "params.png", "cot_ablation.png"):
@@ -136,7 +136,7 @@ def _texts(ax) -> list[str]:
 def test_study_plots_are_readable(tmp_path, figures):
     from flankit.report import read_sweep_json, sweep_plots
 
-    rows = read_sweep_json(REPO / "docs" / "study" / "sweep.json")
+    rows = read_sweep_json(REPO / "docs" / "study" / "scratch" / "sweep.json")
     sweep_plots(rows, tmp_path)
     assert set(figures) == {"tasks.png", "params.png", "cot_ablation.png"}
     fig, axes = figures["tasks.png"]
@@ -171,7 +171,7 @@ def test_study_plots_are_readable(tmp_path, figures):
 def test_plots_without_item_counts_say_so(tmp_path, figures):
     from flankit.report import sweep_plots
 
-    rows = json.loads((REPO / "docs" / "study" / "sweep.json").read_text())
+    rows = json.loads((REPO / "docs" / "study" / "scratch" / "sweep.json").read_text())
     rows = [{k: v for k, v in r.items() if not k.startswith(("n/", "chance/"))} for r in rows]
     sweep_plots(rows, tmp_path)
     fig, axes = figures["tasks.png"]

@@ -263,11 +263,13 @@ def _quickstart(args: argparse.Namespace) -> int:
     run(
         args.out,
         steps=args.steps,
+        pretrain_steps=args.pretrain_steps,
         data=args.data,
         model=args.model,
         shape=args.shape,
         seed=args.seed,
         eval_limit=args.eval_limit,
+        rehearsal=args.rehearsal,
         progress=not args.quiet,
     )
     return 0
@@ -283,8 +285,37 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
+    from flankit import quoted
     from flankit.sweep import collect, write_report
 
+    if args.quickstart:
+        import shutil
+
+        dest = Path(args.out or "docs/study")
+        dest.mkdir(parents=True, exist_ok=True)
+        for name in ("quickstart.json", "comparison.png"):
+            shutil.copy(Path(args.quickstart) / name, dest / name)
+        print(f"quickstart results: {dest}/quickstart.json")
+    if args.dirs:
+        _report_sweeps(args, collect, write_report)
+    if args.docs:
+        if args.check:
+            stale = quoted.check(args.root)
+            for line in stale:
+                print(line)
+            return 1 if stale else 0
+        changed = quoted.rewrite(args.root)
+        print(
+            f"{quoted.count_passages(args.root)} generated passages; rewritten: {', '.join(changed) or 'none'}"
+        )
+    elif not (args.dirs or args.quickstart):
+        raise FlankitError(
+            "nothing to report", hint="give sweep folders, --quickstart DIR or --docs"
+        )
+    return 0
+
+
+def _report_sweeps(args: argparse.Namespace, collect, write_report) -> None:
     rows = collect([Path(d) for d in args.dirs])
     if not rows:
         raise FlankitError(
@@ -295,7 +326,6 @@ def _report(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     write_report(rows, out)
     print(f"{len(rows)} runs: {out}/sweep.md")
-    return 0
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -347,29 +377,42 @@ def build_parser() -> argparse.ArgumentParser:
         verbs,
         "quickstart",
         "the whole system in one command: data, training, evaluation, report",
-        "Build a mixture of the embedded synthetic tasks, train a small T5 from scratch (with a\n"
-        "tokenizer trained on the same text), evaluate the untrained and the trained model on\n"
-        "held-in and held-out task families, and write report.md with tables and plots.\n"
+        "Pretrain a small T5 on the text of a miniature world (cached by config), finetune it\n"
+        "on held-in instruction families about that world, evaluate the pretrained and the\n"
+        "finetuned model on held-in and held-out families (zero- and few-shot, direct and\n"
+        "CoT), and write report.md with the comparison table and plots.\n"
         "Needs no GPU, no model hub and no data download.",
     )
     qs.add_argument("--out", default="out/quickstart", help="output folder")
-    qs.add_argument("--steps", type=int, default=300, help="training steps")
+    qs.add_argument("--steps", type=int, default=300, help="instruction-finetuning steps")
     qs.add_argument(
         "--data",
         metavar="CONFIG",
-        help="a data config (YAML) to train on instead of the synthetic suite",
+        help="a data config (YAML) to finetune on instead of the world's families",
     )
     qs.add_argument(
         "--model",
         metavar="PATH",
-        help="start from a pretrained model (hub id or folder) instead of a random T5",
+        help="a pretrained model (hub id or folder) instead of pretraining one",
+    )
+    qs.add_argument(
+        "--pretrain-steps",
+        type=int,
+        default=400,
+        help="pretraining steps on the world's text (cached by config)",
     )
     qs.add_argument(
         "--shape", default="t5-tiny", help="random-init shape (t5-tiny, t5-mini, t5-small, ...)"
     )
     qs.add_argument("--seed", type=int, default=0, help="seed for data order and initialisation")
     qs.add_argument(
-        "--eval-limit", type=int, default=12, help="evaluation examples per task family"
+        "--eval-limit", type=int, default=None, help="people per family evaluated (default: all)"
+    )
+    qs.add_argument(
+        "--rehearsal",
+        type=float,
+        default=0.5,
+        help="share of finetuning rows that rehearse the pretraining text (0: none)",
     )
     qs.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     qs.set_defaults(func=_quickstart)
@@ -569,14 +612,22 @@ def build_parser() -> argparse.ArgumentParser:
     rp = _verb(
         verbs,
         "report",
-        "rebuild sweep tables and plots from result folders",
+        "rebuild sweep tables, plots and the documents' numbers from result files",
         "Re-render sweep.md and the plots from sweep folders: their runs/ when present, else\n"
         "the sweep.json they hold (so a committed study re-renders from its results alone).",
     )
-    rp.add_argument("dirs", nargs="+", help="sweep output folders")
+    rp.add_argument("dirs", nargs="*", help="sweep output folders")
     rp.add_argument(
         "--out", help="where to write sweep.md and the plots (default: the first folder)"
     )
+    rp.add_argument("--quickstart", help="a quickstart output folder to copy results from")
+    rp.add_argument(
+        "--docs",
+        action="store_true",
+        help="regenerate the numbers README.md, docs/STUDY.md and benchmarks/RESULTS.md quote",
+    )
+    rp.add_argument("--check", action="store_true", help="with --docs: only list stale passages")
+    rp.add_argument("--root", default=".", help="repository root for --docs (default .)")
     rp.set_defaults(func=_report)
 
     gen = _verb(

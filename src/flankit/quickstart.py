@@ -1,153 +1,274 @@
-"""`flankit quickstart`: the whole system in one command, offline, on a laptop CPU.
+"""`flankit quickstart`: the paper's comparison in miniature, offline, on a laptop CPU.
 
-1. A mixture of the embedded synthetic suite's held-in families (no download).
-2. A small T5 trained from scratch on it (a tokenizer trained on the same text).
-3. The untrained and the trained model evaluated on held-in and held-out families, zero- and
-   few-shot, direct and chain of thought.
-4. `report.md` (tables) and PNG plots in the output folder.
+1. Pretraining: a small T5 learns a miniature world (`flankit.data.world`) from span-corruption
+   rows of its text. It is an ordinary `flankit train` run with its own config
+   (`pretrain_config`, the same as `configs/train/world_pretrain.yaml`), cached under the flankit
+   cache folder by the config's hash, so it is paid for once.
+2. Instruction finetuning: the pretrained model finetuned on the world's held-in families.
+3. Evaluation: the pretrained model prompted zero- and few-shot (the paper's "PaLM" column) and
+   the finetuned one (its "Flan" column) on held-in and held-out families, direct and CoT,
+   with binomial standard errors.
+4. `report.md` (the comparison table first), `comparison.png`, and `quickstart.json`.
 
-`--data CONFIG` trains on a data config of your own instead; `--model PATH` starts from a
-pretrained model (hub id or directory) instead of a random one.
+`--data CONFIG` finetunes on a data config of your own instead; `--model PATH` starts from a
+pretrained model of your own (hub id or directory) instead of pretraining on the world.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
+import os
 import time
 from dataclasses import replace
 from pathlib import Path
 
-from flankit.config import load_config
+from flankit.config import load_config, to_dict
 from flankit.data.build import DataConfig, FeatureConfig, RenderConfig
 from flankit.data.collections import CollectionSpec
+from flankit.evals.runner import EvalConfig
 from flankit.models import ModelSpec
 from flankit.train.loop import OptimConfig, TrainConfig
 
+HEADLINE = "held_out zs direct"
 
-def quickstart_config(
-    out: Path, *, steps: int, data: str | None, model: str | None, shape: str, seed: int
-) -> TrainConfig:
-    if data:
-        data_cfg = load_config(DataConfig, data)
-    else:
-        data_cfg = DataConfig(collections=[CollectionSpec(name="synthetic", examples_per_task=400)])
-    data_cfg = replace(
-        data_cfg,
-        features=FeatureConfig(input_length=256, target_length=64),
-        render=RenderConfig(max_shots=3, fewshot_budget=200),
-    )
-    spec = (
-        ModelSpec(path=model, dropout=0.0)
-        if model
-        else ModelSpec(shape=shape, tokenizer="train", dropout=0.0)
-    )
+
+def cache_dir() -> Path:
+    """The flankit cache folder ($FLANKIT_CACHE, else ~/.cache/flankit)."""
+    return Path(os.environ.get("FLANKIT_CACHE", Path.home() / ".cache" / "flankit"))
+
+
+def pretrain_config(*, shape: str = "t5-tiny", steps: int = 400, seed: int = 0) -> TrainConfig:
+    """Span-corruption pretraining on the world's text (configs/train/world_pretrain.yaml)."""
     return TrainConfig(
-        data=data_cfg,
-        model=spec,
-        optim=OptimConfig(name="adafactor", lr=2e-3),
+        data=DataConfig(
+            collections=[
+                CollectionSpec(name="world_text", examples_per_task=4000, objective="salient_span")
+            ],
+            features=FeatureConfig(input_length=256, target_length=64),
+            render=RenderConfig(max_shots=0, fewshot_budget=0),
+        ),
+        model=ModelSpec(shape=shape, tokenizer="train", dropout=0.0),
+        optim=OptimConfig(name="adafactor", lr=3e-3),
         steps=steps,
         batch_size=16,
         seed=seed,
-        out_dir=str(out / "model"),
-        save_every=max(steps // 4, 1),
-        eval_every=max(steps // 10, 1),
-        heldout=[CollectionSpec(name="synthetic", split="eval", examples_per_task=8)],
-        heldout_examples=248,
+        out_dir="runs/world_pretrain",
+        save_every=300,
+        eval_every=100,
+        heldout=[
+            CollectionSpec(
+                name="world_text", split="eval", examples_per_task=64, objective="salient_span"
+            )
+        ],
+        heldout_examples=64,
         tokenizer_vocab=1000,
         chunk_examples=1024,
         log_every=10,
     )
 
 
-def _untrained_lm(cfg: TrainConfig, out: Path):
-    """The model the run started from: the same shape, seed and tokenizer, before any step."""
-    from flankit.evals.lm import HFLM
-    from flankit.models import build_model, load_pretrained
-    from flankit.tokenizer import load_tokenizer
+def config_hash(cfg: TrainConfig) -> str:
+    """Identifies a pretraining run by everything but where it is written."""
+    raw = to_dict(cfg)
+    raw.pop("out_dir", None)
+    return hashlib.sha256(json.dumps(raw, sort_keys=True).encode()).hexdigest()[:16]
 
-    if cfg.model.path:
-        model, tok, _ = load_pretrained(cfg.model)
+
+def pretrained_model(cfg: TrainConfig, *, progress: bool = True) -> tuple[Path, bool]:
+    """The pretrained model folder for `cfg`, training it first unless cached; (path, cached)."""
+    from flankit.train.checkpoint import list_checkpoints
+    from flankit.train.loop import train
+
+    run_dir = cache_dir() / "pretrain" / config_hash(cfg)
+    final = run_dir / "final"
+    if (final / "model.safetensors").exists():
+        return final, True
+    train(
+        replace(cfg, out_dir=str(run_dir)),
+        resume=bool(list_checkpoints(run_dir / "checkpoints")),
+        progress=progress,
+    )
+    return final, False
+
+
+def pretraining_seconds(final: Path) -> float | None:
+    """How long the cached pretraining run took: from its config.json (written when training
+    starts) to its exported weights."""
+    start, end = final.parent / "config.json", final / "model.safetensors"
+    if not (start.exists() and end.exists()):
+        return None
+    return round(end.stat().st_mtime - start.stat().st_mtime, 1)
+
+
+def finetune_config(
+    out: Path, pretrained: str, *, steps: int, data: str | None, seed: int, rehearsal: float = 0.5
+) -> TrainConfig:
+    """Instruction finetuning of the pretrained model on the world's held-in families."""
+    if data:
+        data_cfg = load_config(DataConfig, data)
     else:
-        tok = load_tokenizer(str(out / "model" / "tokenizer"))
-        model, _ = build_model(cfg.model.shape, tok, dropout=0.0, seed=cfg.seed)
-    return HFLM(model, tok, name="untrained", max_input_length=512, batch_size=32, device="cpu")
+        # Half the rows rehearse the pretraining text: a 1M-parameter model finetuned on the
+        # held-in families alone overwrites what it knew about everything else (see STUDY.md).
+        data_cfg = DataConfig(
+            collections=[
+                CollectionSpec(name="world", examples_per_task=400, rate=1 - rehearsal),
+                CollectionSpec(
+                    name="world_text",
+                    examples_per_task=4000,
+                    objective="salient_span",
+                    rate=rehearsal,
+                ),
+            ]
+            if rehearsal
+            else [CollectionSpec(name="world", examples_per_task=400)]
+        )
+    data_cfg = replace(
+        data_cfg,
+        features=FeatureConfig(input_length=256, target_length=64),
+        render=RenderConfig(max_shots=3, fewshot_budget=200),
+    )
+    return TrainConfig(
+        data=data_cfg,
+        model=ModelSpec(path=pretrained, dropout=0.0),
+        optim=OptimConfig(name="adafactor", lr=1e-3),
+        steps=steps,
+        batch_size=16,
+        seed=seed,
+        out_dir=str(out / "model"),
+        save_every=max(steps // 2, 1),
+        eval_every=max(steps // 4, 1),
+        heldout=[CollectionSpec(name="world", split="eval", examples_per_task=8)],
+        heldout_examples=64,
+        chunk_examples=1024,
+        log_every=10,
+    )
 
 
-def summarize(samples_path: Path) -> dict[str, float]:
-    """Accuracy by held-in/held-out x zs/fs x direct/cot from a samples.jsonl."""
-    from flankit.evals.metrics import grouped_accuracy
+def cell_counts(samples_path: Path) -> dict[str, dict]:
+    """Per "split shot mode" cell (and "split all"): n, correct, accuracy (%), its binomial SE
+    (%) and the chance accuracy (%) of a random well-formed answer."""
+    cells: dict[str, list[dict]] = {}
+    with open(samples_path, encoding="utf-8") as f:
+        for line in f:
+            s = json.loads(line)
+            split, _, shot = s["subtask"].split("/")
+            for key in (f"{split} {shot} {s['mode']}", f"{split} all"):
+                cells.setdefault(key, []).append(s)
+    out = {}
+    for key, xs in sorted(cells.items()):
+        n, k = len(xs), sum(bool(x["correct"]) for x in xs)
+        p = k / n
+        out[key] = {
+            "n": n,
+            "correct": k,
+            "acc": 100.0 * p,
+            "se": 100.0 * math.sqrt(p * (1 - p) / n),
+            "chance": 100.0 * sum(x.get("chance", 0.0) for x in xs) / n,
+        }
+    return out
 
-    def keys(s: dict) -> list[str]:
-        split, _, shot = s["subtask"].split("/")
-        return [f"{split} {shot} {s['mode']}", f"{split} all"]
 
-    return grouped_accuracy(samples_path, keys)
+def gains(before: dict[str, dict], after: dict[str, dict]) -> dict[str, dict]:
+    """Finetuned minus pretrained per cell, with the SE of the difference and a 95% interval.
+
+    The two proportions are treated as independent. Both models answer the same items, and
+    their correct answers are positively correlated, so this SE is an upper bound on the paired
+    one: the interval is conservative."""
+    out = {}
+    for key in after:
+        if key not in before:
+            continue
+        d = after[key]["acc"] - before[key]["acc"]
+        se = math.hypot(after[key]["se"], before[key]["se"])
+        out[key] = {"gain": d, "se": se, "low": d - 1.96 * se, "high": d + 1.96 * se}
+    return out
+
+
+def _lm(path: str | Path, name: str):
+    from flankit.evals.lm import HFLM
+
+    return HFLM.load(
+        ModelSpec(path=str(path)), name=name, max_input_length=512, batch_size=32, device="cpu"
+    )
 
 
 def run(
     out: str | Path = "out/quickstart",
     *,
     steps: int = 300,
+    pretrain_steps: int = 400,
     data: str | None = None,
     model: str | None = None,
     shape: str = "t5-tiny",
     seed: int = 0,
-    eval_limit: int = 12,
+    eval_limit: int | None = None,
+    rehearsal: float = 0.5,
     progress: bool = True,
 ) -> dict:
-    """Train and evaluate; return the summary (also written to out/quickstart.json)."""
-    from flankit.evals.lm import HFLM
-    from flankit.evals.runner import EvalConfig, evaluate
+    """Pretrain (or reuse the cached run), finetune, evaluate both; return the summary (also
+    written to out/quickstart.json)."""
+    from flankit.evals.runner import evaluate
     from flankit.train.loop import train
 
     t0 = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    cfg = quickstart_config(out, steps=steps, data=data, model=model, shape=shape, seed=seed)
-    resume = (out / "model" / "checkpoints").exists()
     say = print if progress else (lambda *a, **k: None)
-    say(f"[1/3] training {model or shape} for {steps} steps -> {out / 'model'}")
-    result = train(cfg, resume=resume, progress=progress)
-    ev_cfg = EvalConfig(
-        benchmarks=["synthetic"], modes=["direct", "cot"], synthetic_limit=eval_limit
+    cached = False
+    if model:
+        base = model
+        say(f"[1/4] pretrained model given: {model}")
+    else:
+        pcfg = pretrain_config(shape=shape, steps=pretrain_steps, seed=seed)
+        say(f"[1/4] pretraining {shape} on the world's text for {pretrain_steps} steps (cached)")
+        path, cached = pretrained_model(pcfg, progress=progress)
+        base = str(path)
+        say(f"      {'reused' if cached else 'trained'}: {path}")
+    t_pre = time.perf_counter() - t0
+    cfg = finetune_config(out, base, steps=steps, data=data, seed=seed, rehearsal=rehearsal)
+    say(f"[2/4] instruction finetuning for {steps} steps -> {out / 'model'}")
+    result = train(cfg, resume=(out / "model" / "checkpoints").exists(), progress=progress)
+    ev = EvalConfig(
+        benchmarks=["world", "world_cloze"], modes=["direct", "cot"], world_limit=eval_limit
     )
-    say("[2/3] evaluating the untrained and the trained model on held-in and held-out families")
-    before = evaluate(_untrained_lm(cfg, out), ev_cfg, out / "eval_untrained", progress=progress)
+    say("[3/4] evaluating the pretrained and the finetuned model")
+    evaluate(_lm(base, "pretrained"), ev, out / "eval_pretrained", progress=progress)
     final = Path(result["final"])
-    trained = HFLM.load(
-        ModelSpec(path=str(final)),
-        name="trained",
-        max_input_length=512,
-        batch_size=32,
-        device="cpu",
-    )
-    after = evaluate(trained, ev_cfg, out / "eval_trained", progress=progress)
-    say("[3/3] writing the report")
-    table_before = summarize(out / "eval_untrained" / "samples.jsonl")
-    table_after = summarize(out / "eval_trained" / "samples.jsonl")
+    evaluate(_lm(final, "finetuned"), ev, out / "eval_finetuned", progress=progress)
+    say("[4/4] writing the report")
+    before = cell_counts(out / "eval_pretrained" / "samples.jsonl")
+    after = cell_counts(out / "eval_finetuned" / "samples.jsonl")
+    diff = gains(before, after)
     summary = {
+        "pretrain_steps": None if model else pretrain_steps,
+        "pretrain_cached": cached,
+        "pretrain_seconds": round(t_pre, 1),
+        "pretrain_seconds_cold": None if model else pretraining_seconds(Path(base)),
         "steps": result["steps"],
+        "rehearsal": None if data else rehearsal,
+        "shape": None if model else shape,
         "final_loss": result["loss"],
         "heldout_loss": result["heldout_loss"],
-        "untrained": table_before,
-        "trained": table_after,
-        "held_out_margin": table_after.get("held_out all", 0.0)
-        - table_before.get("held_out all", 0.0),
-        "held_in_margin": table_after.get("held_in all", 0.0)
-        - table_before.get("held_in all", 0.0),
+        "pretrained": before,
+        "finetuned": after,
+        "gain": diff,
+        "headline": HEADLINE,
         "seconds": round(time.perf_counter() - t0, 1),
         "model": str(final),
-        "scores": {"untrained": before["scores"], "trained": after["scores"]},
     }
     (out / "quickstart.json").write_text(json.dumps(summary, indent=1))
-    from flankit.report import quickstart_plots, quickstart_report
+    from flankit.report import quickstart_comparison_plot, quickstart_comparison_report
 
-    plots = quickstart_plots(summary, out / "model" / "metrics.jsonl", out)
-    (out / "report.md").write_text(quickstart_report(summary, plots))
-    say(
-        f"held-out families: {table_before.get('held_out all', 0):.1f}% untrained -> "
-        f"{table_after.get('held_out all', 0):.1f}% trained ({summary['held_out_margin']:+.1f} points); "
-        f"held-in: {table_before.get('held_in all', 0):.1f}% -> {table_after.get('held_in all', 0):.1f}%"
-    )
+    plots = quickstart_comparison_plot(summary, out)
+    (out / "report.md").write_text(quickstart_comparison_report(summary, plots))
+    h, g = summary["pretrained"].get(HEADLINE), diff.get(HEADLINE)
+    if h and g:
+        say(
+            f"held-out families, zero-shot direct: {h['acc']:.1f}% pretrained -> "
+            f"{after[HEADLINE]['acc']:.1f}% finetuned ({g['gain']:+.1f} points, "
+            f"95% CI {g['low']:+.1f} to {g['high']:+.1f}; n={after[HEADLINE]['n']})"
+        )
     say(f"done in {summary['seconds']:.0f} s. Report: {out / 'report.md'}; model: {final}")
     return summary

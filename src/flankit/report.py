@@ -430,3 +430,250 @@ def _save(fig, ax, path: Path, paths: list[str]) -> None:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     paths.append(str(path))
+
+
+CELL_LABELS = {"zs": "zero-shot", "fs": "few-shot"}
+
+
+def _pm(cell: dict | None) -> str:
+    return "–" if cell is None else f"{cell['acc']:.1f} ± {cell['se']:.1f}"
+
+
+def quickstart_comparison_table(summary: dict) -> list[str]:
+    """The paper's comparison in miniature: pretrained vs instruction-finetuned, per cell."""
+    pre, fin, gain = summary["pretrained"], summary["finetuned"], summary["gain"]
+    lines = [
+        "| families | prompt | prompting | n | pretrained | finetuned | gain (95% CI) | chance |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
+    ]
+    order = {"held_out": 0, "held_in": 1, "cloze_held_out": 2, "cloze_held_in": 3}
+    keys = sorted(
+        (k for k in fin if len(k.split()) == 3),
+        key=lambda k: (order.get(k.split()[0], 9), k.split()[1] != "zs", k.split()[2]),
+    )
+    for key in keys:
+        split, shot, mode = key.split()
+        g = gain.get(key)
+        ci = "–" if g is None else f"{g['gain']:+.1f} ({g['low']:+.1f} to {g['high']:+.1f})"
+        bold = "**" if key == summary.get("headline") else ""
+        lines.append(
+            f"| {bold}{split.replace('_', '-')}{bold} | {CELL_LABELS.get(shot, shot)} | {mode} "
+            f"| {fin[key]['n']} | {_pm(pre.get(key))} | {_pm(fin[key])} | {bold}{ci}{bold} "
+            f"| {fin[key]['chance']:.1f} |"
+        )
+    return lines
+
+
+def transfer_sentences(summary: dict) -> list[str]:
+    """Plain statements of what did and did not transfer (95% intervals on the gains)."""
+    out = []
+    for key, g in summary["gain"].items():
+        parts = key.split()
+        if len(parts) != 3 or not key.startswith("held_out"):
+            continue
+        _, shot, mode = parts
+        chance = summary["finetuned"][key]["chance"]
+        acc = summary["finetuned"][key]["acc"]
+        where = f"held-out {CELL_LABELS.get(shot, shot)} {mode}"
+        if g["low"] > 0:
+            beyond = (
+                "above" if acc - 1.96 * summary["finetuned"][key]["se"] > chance else "not above"
+            )
+            out.append(
+                f"- **Transferred**: {where}, {g['gain']:+.1f} points (95% CI {g['low']:+.1f} to "
+                f"{g['high']:+.1f}); the finetuned model is {beyond} chance ({chance:.1f})."
+            )
+        else:
+            out.append(
+                f"- **Did not transfer**: {where}, {g['gain']:+.1f} points (95% CI "
+                f"{g['low']:+.1f} to {g['high']:+.1f})."
+            )
+    return out
+
+
+def quickstart_comparison_report(summary: dict, plots: list[str]) -> str:
+    """Markdown for `flankit quickstart`: the comparison table and plot first, then details."""
+    pre = (
+        f"pretrained for {summary['pretrain_steps']} steps on the world's text"
+        + (" (reused from the cache)" if summary.get("pretrain_cached") else "")
+        if summary.get("pretrain_steps")
+        else "given as --model"
+    )
+    lines = [
+        "# flankit quickstart: instruction finetuning on a miniature world",
+        "",
+        f"The pretrained model ({summary.get('shape') or 'given'}, {pre}) prompted as it is, "
+        f"against the same model instruction-finetuned for {summary['steps']} steps on the "
+        "held-in families. Held-out families never appear in finetuning; their facts are only in "
+        "the pretraining text. Exact-match accuracy (%) ± one binomial standard error:",
+        "",
+        *quickstart_comparison_table(summary),
+        "",
+        *[f"![{Path(p).stem}]({Path(p).name})" for p in plots],
+        "",
+        "What transferred to the held-out families:",
+        "",
+        *transfer_sentences(summary),
+        "",
+        "Chance is the accuracy of a random well-formed answer (one of the attribute's values, "
+        "or one of the two names); a model that only learned the answer format scores about "
+        "that. Held-in rows use people whose facts finetuning never asked about. Cloze rows probe "
+        "knowledge in the pretraining format (`Ada lives in <extra_id_0>.`), whatever the "
+        "instructions: what the model knows, held-in and held-out attributes.",
+        "",
+        f"Finetuning loss {summary['final_loss']:.3f}. Model: `{summary['model']}`. "
+        f"Time: {summary['seconds']:.0f} s (pretraining {summary['pretrain_seconds']:.0f} s"
+        + (
+            f"; the cached pretraining run took {summary['pretrain_seconds_cold']:.0f} s)."
+            if summary.get("pretrain_cached") and summary.get("pretrain_seconds_cold")
+            else ")."
+        ),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def quickstart_comparison_plot(summary: dict, out) -> list[str]:
+    """One PNG: pretrained vs finetuned per cell, with 95% error bars and chance marks."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return []
+    keys = [k for k in summary["finetuned"] if len(k.split()) == 3]
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    xs = list(range(len(keys)))
+    for dx, who, label in ((-0.2, "pretrained", "pretrained (prompted)"), (0.2, "finetuned", "instruction-finetuned")):  # fmt: skip
+        cells = [summary[who].get(k, {"acc": 0.0, "se": 0.0}) for k in keys]
+        ax.bar(
+            [x + dx for x in xs],
+            [c["acc"] for c in cells],
+            0.4,
+            yerr=[1.96 * c["se"] for c in cells],
+            capsize=3,
+            label=label,
+        )
+    ax.scatter(xs, [summary["finetuned"][k]["chance"] for k in keys], marker="_", s=400, c="k", label="chance", zorder=3)  # fmt: skip
+    ax.set_xticks(xs, [k.replace("held_", "held-") for k in keys], rotation=30, ha="right", fontsize=8)  # fmt: skip
+    ax.set_ylabel("exact match (%), 95% CI")
+    ax.set_title("Miniature world: pretrained vs instruction-finetuned")
+    paths: list[str] = []
+    _save(fig, ax, Path(out) / "comparison.png", paths)
+    return paths
+
+
+STUDY_METRICS = (
+    ("held_out/zs_direct", "held-out zero-shot direct"),
+    ("held_out/direct", "held-out direct"),
+    ("held_out/cot", "held-out CoT"),
+    ("held_in/direct", "held-in direct"),
+    ("held_in/cot", "held-in CoT"),
+)
+
+
+def seed_stats(rows: list[dict], key: str) -> tuple[float, float, int] | None:
+    """Mean over seeds and its standard error: across seeds when there are several, else the
+    binomial SE of the one run (from its item count)."""
+    import math
+
+    vals = [r[key] for r in rows if r.get(key) is not None]
+    if not vals:
+        return None
+    mean = sum(vals) / len(vals)
+    if len(vals) > 1:
+        var = sum((v - mean) ** 2 for v in vals) / (len(vals) - 1)
+        return mean, math.sqrt(var / len(vals)), len(vals)
+    n = rows[0].get(f"n/{key}") or 0
+    p = mean / 100.0
+    return mean, (100.0 * math.sqrt(p * (1 - p) / n) if n else 0.0), 1
+
+
+def study_groups(rows: list[dict]) -> list[tuple[tuple, list[dict]]]:
+    """Runs grouped by every axis but the seed, in a stable order."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        key = (str(r.get("shape")), r.get("num_tasks") if r.get("num_tasks") is not None else -1, str(r.get("cot")))  # fmt: skip
+        groups.setdefault(key, []).append(r)
+    return sorted(groups.items())
+
+
+def study_table(rows: list[dict], axis: str = "all") -> list[str]:
+    """Mean ± SE over seeds per grid point; `axis` (tasks, shape, cot) picks the rows a finding
+    needs: tasks = runs without a CoT ablation; cot = runs with one; shape = all shapes."""
+    head = "| tasks | shape | params | CoT data | seeds | " + " | ".join(t for _, t in STUDY_METRICS) + " |"  # fmt: skip
+    lines = [head, "|---:|---|---:|---|---:|" + "---:|" * len(STUDY_METRICS)]
+    for (_, _, _), runs in study_groups(rows):
+        r0 = runs[0]
+        if axis == "tasks" and r0.get("cot") is False:
+            continue
+        if axis == "cot" and r0.get("cot") is None and r0.get("num_tasks") != 0:
+            continue
+        cells = []
+        for key, _ in STUDY_METRICS:
+            st = seed_stats(runs, key)
+            cells.append("–" if st is None else f"{st[0]:.1f} ± {st[1]:.1f}")
+        cot = "–" if r0.get("cot") is None else ("yes" if r0["cot"] else "no")
+        tasks = (
+            "0 (pretrained only)" if r0.get("num_tasks") == 0 else (r0.get("num_tasks") or "all")
+        )
+        lines.append(
+            f"| {tasks} | {r0.get('shape') or '–'} | {r0['params'] / 1e6:.2f}M | {cot} "
+            f"| {len(runs)} | " + " | ".join(cells) + " |"
+        )
+    return lines
+
+
+def study_plots(rows: list[dict], out, key: str = "held_out/zs_direct") -> list[str]:
+    """Mean ± 95% interval over seeds: `key` against the number of finetuning tasks (0 = the
+    pretrained model alone), against parameters, and with vs without CoT data."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return []
+    out = Path(out)
+    paths: list[str] = []
+    groups = study_groups(rows)
+    tasks = [(rs[0], seed_stats(rs, key)) for _, rs in groups if rs[0].get("num_tasks") is not None and rs[0].get("cot") is not False]  # fmt: skip
+    by_shape: dict[str, list] = {}
+    for r0, st in tasks:
+        if st:
+            by_shape.setdefault(str(r0.get("shape")), []).append(
+                (r0["num_tasks"], r0["params"], st)
+            )
+    if by_shape:
+        fig, ax = plt.subplots(figsize=(6.5, 4))
+        for shape, pts in sorted(by_shape.items()):
+            pts.sort()
+            ax.errorbar([p[0] for p in pts], [p[2][0] for p in pts], yerr=[1.96 * p[2][1] for p in pts], fmt="o-", capsize=3, label=shape)  # fmt: skip
+        ax.set_xlabel("held-in task families finetuned on (0 = pretrained only)")
+        ax.set_ylabel(f"{key.replace('_', ' ')} (%)")
+        ax.set_title("Number of finetuning tasks (cf. the paper's Figure 4)")
+        _save(fig, ax, out / "study_tasks.png", paths)
+        if len(by_shape) > 1:
+            fig, ax = plt.subplots(figsize=(6.5, 4))
+            for n in sorted({p[0] for pts in by_shape.values() for p in pts}):
+                pts = sorted((p[1], p[2]) for v in by_shape.values() for p in v if p[0] == n)
+                ax.errorbar([p[0] for p in pts], [p[1][0] for p in pts], yerr=[1.96 * p[1][1] for p in pts], fmt="o-", capsize=3, label=f"{n} tasks")  # fmt: skip
+            ax.set_xscale("log")
+            ax.set_xlabel("parameters")
+            ax.set_ylabel(f"{key.replace('_', ' ')} (%)")
+            ax.set_title("Model size (cf. the paper's Figure 4)")
+            _save(fig, ax, out / "study_size.png", paths)
+    ablation = [rs for _, rs in groups if rs[0].get("cot") is not None]
+    if {True, False} <= {rs[0]["cot"] for rs in ablation}:
+        cols = ["held_in/direct", "held_in/cot", "held_out/direct", "held_out/cot"]
+        fig, ax = plt.subplots(figsize=(6.5, 4))
+        for j, flag in enumerate((False, True)):
+            rs = [r for g in ablation if g[0]["cot"] is flag for r in g]
+            sts = [seed_stats(rs, c) or (0.0, 0.0, 0) for c in cols]
+            ax.bar([i + (j - 0.5) * 0.4 for i in range(len(cols))], [s[0] for s in sts], 0.4, yerr=[1.96 * s[1] for s in sts], capsize=3, label="with CoT data" if flag else "without CoT data")  # fmt: skip
+        ax.set_xticks(range(len(cols)), [c.replace("_", "-").replace("/", "\n") for c in cols])
+        ax.set_ylabel("exact match (%)")
+        ax.set_title("CoT data (cf. the paper's Figure 5)")
+        _save(fig, ax, out / "study_cot.png", paths)
+    return paths

@@ -20,7 +20,7 @@ from pathlib import Path
 import yaml
 
 from flankit.config import from_dict
-from flankit.data import synthetic
+from flankit.data import synthetic, world_tasks
 from flankit.data.sources import (
     TABLE_FORMATS,
     BadRows,
@@ -31,11 +31,11 @@ from flankit.data.sources import (
     read_json,
     read_table_rows,
 )
-from flankit.data.tasks import Task
+from flankit.data.tasks import Example, Task
 from flankit.data.templates import Template, parse_templates
 from flankit.errors import FlankitError
 
-BUILTIN = ("cot", "bigbench", "niv2", "synthetic")
+BUILTIN = ("cot", "bigbench", "niv2", "synthetic", "world", "world_text")
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,7 @@ class CollectionSpec:
     include_benchmark_sources: bool = False
     held_out: bool = False  # synthetic: the held-out families instead of the held-in ones
     split: str = "train"  # synthetic: "eval" gives rows that never repeat a training row
+    objective: str = "span_corruption"  # world_text: span_corruption (T5) or next_token
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,9 @@ DEFAULTS = {
     "niv2": CollectionDefaults(5_000, {"zsopt": 1.0, "fsopt": 1.0}, 0.0, 0.0, "niv2"),
     "bigbench": CollectionDefaults(5_000, ALL_FORMATS, 0.0, 0.0, None),
     "synthetic": CollectionDefaults(5_000, ALL_FORMATS, 0.5, 0.0, None),
+    "world": CollectionDefaults(5_000, ALL_FORMATS, 0.5, 0.0, None),
+    # Pretraining rows are plain text: one zero-shot rendering, no options, no CoT.
+    "world_text": CollectionDefaults(10**9, {"zsnoopt": 1.0}, 0.0, 0.0, None),
 }
 USER_DEFAULTS = CollectionDefaults(30_000, ALL_FORMATS, 0.5, 0.0, None)
 
@@ -383,6 +387,26 @@ def _load_synthetic(spec: CollectionSpec, root: Path, bad: BadRows) -> list[Task
     return [synthetic.synthetic_task(f, n, split=split) for f in names]
 
 
+def _load_world(spec: CollectionSpec, root: Path, bad: BadRows) -> list[Task]:
+    names = world_tasks.HELD_OUT if spec.held_out else world_tasks.HELD_IN
+    split = "eval" if spec.held_out else spec.split
+    return [world_tasks.world_task(f, spec.examples_per_task, split=split) for f in names]
+
+
+def _load_world_text(spec: CollectionSpec, root: Path, bad: BadRows) -> list[Task]:
+    """The world's pretraining documents as (inputs, targets) rows of one task."""
+    from flankit.data.world import build_world, pretraining_rows
+
+    world = build_world(world_tasks.WORLD_SEED, world_tasks.WORLD_PEOPLE)
+    seed = 1 if spec.split == "eval" else 0  # other documents and other noise
+    rows = pretraining_rows(
+        world, spec.examples_per_task or 2000, objective=spec.objective, seed=seed
+    )
+    examples = [Example(r, f"world_text:{spec.split}#{i}") for i, r in enumerate(rows)]
+    tpl = (Template("text", "{inputs}", "{targets}"),)
+    return [Task("world_text", "world_text", examples, tpl, meta={"source": "world"})]
+
+
 # ---------------------------------------------------------------- user collections (YAML)
 
 
@@ -464,6 +488,8 @@ LOADERS: dict[str, Callable[[CollectionSpec, Path, BadRows], list[Task]]] = {
     "bigbench": _load_bigbench,
     "niv2": _load_niv2,
     "synthetic": _load_synthetic,
+    "world": _load_world,
+    "world_text": _load_world_text,
 }
 
 
@@ -535,6 +561,8 @@ def find_task(name: str, root: str | Path | None = None, bad: BadRows | None = N
                 hint=_suggest(name, [f"syn_{f}" for f in synthetic.FAMILY_BY_NAME]),
             )
         return synthetic.synthetic_task(family)
+    if name.startswith("world_") and name[6:] in world_tasks.FAMILY_BY_NAME:
+        return world_tasks.world_task(name[6:])
     collection = (
         "cot"
         if name.startswith("cot_")
@@ -548,7 +576,7 @@ def find_task(name: str, root: str | Path | None = None, bad: BadRows | None = N
         raise FlankitError(
             f"unknown task {name!r}",
             task=name,
-            hint="task names start with cot_, bb_, task<N>_ or syn_; see `flankit data ls`",
+            hint="task names start with cot_, bb_, task<N>_, syn_ or world_; see `flankit data ls`",
         )
     tasks = load_collection(
         CollectionSpec(name=collection, include_benchmark_sources=True), root, bad

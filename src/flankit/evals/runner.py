@@ -43,6 +43,7 @@ class EvalConfig:
     tydiqa_dev: str | None = None  # SQuAD JSON path, or "hub"
     data_root: str | None = None
     synthetic_limit: int = 20
+    world_limit: int | None = None  # people per family of the `world` benchmark (None: all)
     batch_size: int = 8
     max_new_tokens: int | None = None  # cap on every item's generation length (quick runs)
     skip_bad_rows: bool = False  # skip (and count, in results.json) malformed benchmark rows
@@ -52,7 +53,7 @@ def build_items(cfg: EvalConfig, bad: BadRows | None = None) -> tuple[list[Item]
     """All items for the configured benchmarks; benchmarks that cannot run say why. Malformed
     rows raise, or with `cfg.skip_bad_rows` are counted in `bad`."""
     from flankit.data.collections import data_root
-    from flankit.evals.benchmarks import bbh, mgsm, mmlu, synthetic, tydiqa
+    from flankit.evals.benchmarks import bbh, mgsm, mmlu, synthetic, tydiqa, world
 
     bad = bad if bad is not None else BadRows(skip=cfg.skip_bad_rows)
     root = data_root(cfg.data_root)
@@ -93,9 +94,13 @@ def build_items(cfg: EvalConfig, bad: BadRows | None = None) -> tuple[list[Item]
             )
         elif bench == "synthetic":
             items += synthetic.load(modes, limit=cfg.synthetic_limit)
+        elif bench == "world":
+            items += world.load(modes, limit=cfg.world_limit)
+        elif bench == "world_cloze":
+            items += world.load_cloze(limit=cfg.world_limit)
         else:
             raise FlankitError(
-                f"unknown benchmark {bench!r}; choose from mmlu, bbh, tydiqa, mgsm, synthetic"
+                f"unknown benchmark {bench!r}; choose from mmlu, bbh, tydiqa, mgsm, synthetic, world, world_cloze"
             )
     if cfg.max_new_tokens is not None:
         items = [
@@ -122,6 +127,11 @@ def score(item: Item, output: str) -> tuple[str | None, bool, float]:
     if item.scorer == "squad":
         em, f1 = extract.squad_em_f1(output, list(item.gold))
         return output.strip(), em == 1.0, f1
+    if item.scorer == "first_word":  # a fill-in-the-blank answer: its first word
+        words = output.replace("<extra_id_0>", " ").split()
+        pred = words[0] if words else ""
+        ok = extract.normalize_text(pred) == extract.normalize_text(str(item.gold))
+        return pred, ok, 0.0
     if item.scorer == "synthetic":
         if item.mode == "cot":
             from flankit.evals.benchmarks.synthetic import cot_answer
@@ -467,10 +477,11 @@ def _item_keys(it: Item, model: str, cfg: EvalConfig) -> list[str]:
 
 
 def _prompt_versions() -> dict:
-    from flankit.evals.benchmarks import bbh, mgsm, mmlu, synthetic, tydiqa
+    from flankit.evals.benchmarks import bbh, mgsm, mmlu, synthetic, tydiqa, world
 
     return {
-        m.__name__.rsplit(".", 1)[1]: m.PROMPT_VERSION for m in (mmlu, bbh, tydiqa, mgsm, synthetic)
+        m.__name__.rsplit(".", 1)[1]: m.PROMPT_VERSION
+        for m in (mmlu, bbh, tydiqa, mgsm, synthetic, world)
     }
 
 

@@ -27,7 +27,7 @@ class Item:
     continuations: tuple[str, ...] = field(default=())  # scored by log-likelihood when given
 
 
-BENCHMARKS = ("mmlu", "bbh", "tydiqa", "mgsm", "synthetic")
+BENCHMARKS = ("mmlu", "bbh", "tydiqa", "mgsm", "synthetic", "world")
 
 
 def no_examples(task: str, file: str, bad) -> FlankitError:

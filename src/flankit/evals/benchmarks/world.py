@@ -1,0 +1,81 @@
+"""The miniature world's instruction families as an evaluation: held-in families on people
+whose facts were never asked in finetuning, and held-out families on everyone; zero- and
+few-shot, direct and chain of thought. Scored like the synthetic suite (exact match; the final
+answer of a CoT output). Each item's `chance` is what a random well-formed answer scores.
+"""
+
+from __future__ import annotations
+
+from flankit.data import world_tasks
+from flankit.data.tasks import Variant, render_example
+from flankit.evals.benchmarks import Item
+from flankit.evals.benchmarks.synthetic import cot_answer
+
+PROMPT_VERSION = "world-v1"
+
+
+def load(
+    modes: list[str],
+    *,
+    limit: int | None = None,
+    shots: tuple[str, ...] = ("zs", "fs"),
+    families: list[str] | None = None,
+    seed: int = 0,
+) -> list[Item]:
+    """Items for every family (or `families`); `limit` caps the people per family."""
+    items = []
+    for fam in families or [f.name for f in world_tasks.FAMILIES]:
+        meta = world_tasks.FAMILY_BY_NAME[fam]
+        split = "held_out" if meta.held_out else "held_in"
+        task = world_tasks.world_task(fam, split="eval", seed=seed)
+        n = len(task) if limit is None else min(limit, len(task))
+        for i in range(n):
+            for shot in shots:
+                for mode in modes:
+                    if mode == "cot" and not task.supports_cot:
+                        continue
+                    r = render_example(
+                        task,
+                        i,
+                        Variant(f"{shot}opt", cot=mode == "cot"),
+                        seed=seed + 7,
+                        max_shots=3,
+                    )
+                    items.append(
+                        Item(
+                            "world",
+                            f"{split}/{fam}/{shot}",
+                            f"{fam}-{shot}-{i}",
+                            mode,
+                            r.inputs,
+                            cot_answer(r.targets) if mode == "cot" else r.targets,
+                            "synthetic",
+                            max_new_tokens=64 if mode == "cot" else 12,
+                            chance=meta.chance,
+                        )
+                    )
+    return items
+
+
+def load_cloze(*, limit: int | None = None) -> list[Item]:
+    """A knowledge probe in the pretraining format: each fact's first phrasing with its value
+    replaced by a sentinel (`Ada lives in <extra_id_0>.`); correct when the first word of the
+    output is the value. It measures what a model knows, whatever its instructions ability."""
+    from flankit.data.world import FACT_SENTENCES, build_world
+
+    w = build_world(world_tasks.WORLD_SEED, world_tasks.WORLD_PEOPLE)
+    people = w.people if limit is None else w.people[:limit]
+    items = []
+    for attr, forms in FACT_SENTENCES.items():
+        held = "held_out" if attr in HELD_OUT_ATTRIBUTES else "held_in"
+        for i, p in enumerate(people):
+            prompt = forms[0].format(**{**p, attr: "<extra_id_0>"})
+            items.append(
+                Item("world_cloze", f"cloze_{held}/{attr}/zs", f"cloze-{attr}-{i}", "direct",
+                     prompt, str(p[attr]), "first_word", max_new_tokens=6)
+            )  # fmt: skip
+    return items
+
+
+# The attributes only held-out families ask about.
+HELD_OUT_ATTRIBUTES = ("pet", "color", "instrument")

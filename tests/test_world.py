@@ -1,0 +1,114 @@
+import random
+import re
+from dataclasses import replace
+
+import pytest
+
+from flankit.config import load_config
+from flankit.data import world_tasks
+from flankit.data.build import DataConfig, load_mixture
+from flankit.data.collections import CollectionSpec, load_collection
+from flankit.data.world import build_world, document, next_token, pretraining_rows, span_corruption
+from flankit.errors import FlankitError
+from flankit.evals.benchmarks import world as world_bench
+from flankit.quickstart import config_hash, pretrain_config
+from flankit.train.loop import TrainConfig
+
+
+def uncorrupt(inputs: str, targets: str) -> str:
+    """Put the target spans back in place of their sentinels."""
+    spans = dict(re.findall(r"<extra_id_(\d+)> ?((?:(?!<extra_id_).)*)", targets))
+    out = re.sub(r"<extra_id_(\d+)>", lambda m: spans[m.group(1)].strip(), inputs)
+    return " ".join(out.split())
+
+
+def test_world_is_deterministic_and_friends_are_mutual():
+    a, b = build_world(3, 16), build_world.__wrapped__(3, 16)
+    assert a.people == b.people and len({p["name"] for p in a.people}) == 16
+    for p in a.people:
+        assert a.person(p["friend"])["friend"] == p["name"] != p["friend"]
+    assert build_world(4, 16).people != a.people
+    with pytest.raises(FlankitError, match="even number"):
+        build_world(0, 7)
+
+
+def test_span_corruption_round_trips_and_follows_t5_budget():
+    w = build_world()
+    for i in range(50):
+        text = document(w, i)
+        inputs, targets = span_corruption(text, random.Random(i))
+        assert uncorrupt(inputs, targets) == text
+        n_noise = len(targets.split()) - targets.count("<extra_id_")
+        assert n_noise == max(1, round(len(text.split()) * 0.15))
+        assert targets.rstrip().endswith(f"<extra_id_{targets.count('<extra_id_') - 1}>")
+    a, b = pretraining_rows(w, 3), pretraining_rows(w, 3)
+    assert a == b and a[0]["inputs"] != pretraining_rows(w, 3, seed=1)[0]["inputs"]
+    ins, tgt = next_token(document(w, 0), random.Random(0))
+    assert f"{ins} {tgt}" == document(w, 0)
+    with pytest.raises(FlankitError, match="objective"):
+        pretraining_rows(w, 1, objective="mlm")
+
+
+def test_pretraining_text_holds_the_facts_the_held_out_families_ask_for():
+    w = build_world(world_tasks.WORLD_SEED, world_tasks.WORLD_PEOPLE)
+    corpus = " ".join(document(w, i) for i in range(400))
+    for fam in world_tasks.HELD_OUT[:3]:  # pet, color, instrument
+        for ex in world_tasks.generate(fam, split="eval"):
+            name, answer = ex.fields["name"], ex.fields["answer"]
+            assert re.search(rf"{name}\b[^.]*\b{answer}\b", corpus), (fam, name, answer)
+
+
+def test_held_out_families_and_eval_people_never_reach_finetuning():
+    mix, _ = load_mixture(
+        DataConfig(collections=[CollectionSpec(name="world", examples_per_task=40)])
+    )
+    assert {row["task"] for row in mix.table()} == {f"world_{f}" for f in world_tasks.HELD_IN}
+    tasks = load_collection(CollectionSpec(name="world", examples_per_task=40))
+    w = build_world(world_tasks.WORLD_SEED, world_tasks.WORLD_PEOPLE)
+    for fam in world_tasks.HELD_IN:
+        f = world_tasks.FAMILY_BY_NAME[fam]
+        train = {p["name"] for p in world_tasks.people_for(w, f, "train")}
+        held = {p["name"] for p in world_tasks.people_for(w, f, "eval")}
+        assert train and held and not train & held
+    pet_words = set(world_tasks.VALUES["pet"]) | {"pet", "animal", "colour", "instrument"}
+    for task in tasks:
+        for ex in task.examples[:40]:
+            assert not pet_words & set(re.findall(r"\w+", " ".join(map(str, ex.fields.values()))))
+
+
+def test_world_benchmark_items():
+    items = world_bench.load(["direct", "cot"])
+    by = {}
+    for it in items:
+        by.setdefault(it.subtask.split("/")[0], []).append(it)
+    assert len(by["held_out"]) == 32 * 2 * 5 + 32 * 2 * 2  # 5 families x 2 shots, 2 with CoT
+    older = [it for it in items if it.subtask.startswith("held_out/older") and it.mode == "direct"]
+    assert all(it.chance == 0.5 and it.gold in it.prompt for it in older)
+    cot = [it for it in items if it.mode == "cot"]
+    assert cot and all(it.gold and "answer" not in it.gold for it in cot)
+    assert len(world_bench.load(["direct"], limit=2)) == 13 * 2 * 2
+
+
+def test_pretraining_config_file_is_the_quickstart_one():
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "configs" / "train" / "world_pretrain.yaml"
+    from_file = load_config(TrainConfig, str(path))
+    code = pretrain_config()
+    assert replace(from_file, out_dir="x") == replace(code, out_dir="x")
+    assert config_hash(from_file) == config_hash(code)
+    assert config_hash(pretrain_config(steps=10)) != config_hash(code)
+
+
+def test_finetuning_config_file_is_the_quickstart_one(tmp_path):
+    from pathlib import Path
+
+    from flankit.quickstart import finetune_config
+
+    path = Path(__file__).parents[1] / "configs" / "train" / "world_finetune.yaml"
+    from_file = load_config(TrainConfig, str(path))
+    code = finetune_config(tmp_path, "pre", steps=300, data=None, seed=0)
+    assert from_file.data == code.data and from_file.optim == code.optim
+    assert from_file.steps == code.steps and from_file.batch_size == code.batch_size
+    only = finetune_config(tmp_path, "pre", steps=3, data=None, seed=0, rehearsal=0.0)
+    assert [c.name for c in only.data.collections] == ["world"]
