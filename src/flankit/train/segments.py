@@ -10,7 +10,7 @@ through untouched) carrying the spans.
 
 T5's relative-position bias depends only on key position minus query position, so the bias of an
 example of length L starting anywhere in the row is the top-left L x L block of the row's bias:
-the same numbers the dense path adds, sliced once per layer. Positions between examples
+the same numbers the dense path adds, computed once per stack for the longest example only. Positions between examples
 (padding, segment 0) attend to nothing and come out as zeros; no real position attends to them,
 and the loss ignores them, so the loss and every gradient equal the dense-mask path's
 (tests/test_train_invariants.py). Masks transformers builds itself (generation, evaluation during
@@ -141,6 +141,17 @@ def segment_attention_forward(
     return torch.stack(rows).transpose(1, 2).contiguous(), None
 
 
+def _bias_for_spans(module, args, kwargs):
+    """Before a T5 stack's first attention: its bias for the longest example only (the slice
+    `segment_attention_forward` reads), not the rows x rows matrix and its gradient."""
+    plan = getattr(kwargs.get("mask"), SPANS, None)
+    if plan is None or kwargs.get("position_bias") is not None or plan.kind == "cross":
+        return None
+    hidden = args[0] if args else kwargs["hidden_states"]
+    kwargs["position_bias"] = module.compute_bias(plan.longest, plan.longest, device=hidden.device)
+    return args, kwargs
+
+
 def use_segments(model) -> None:
     """Route the model's attention through `segment_attention_forward` (masks transformers builds
     itself are made as for SDPA)."""
@@ -150,6 +161,11 @@ def use_segments(model) -> None:
     AttentionInterface.register(NAME, segment_attention_forward)
     AttentionMaskInterface.register(NAME, sdpa_mask)
     model.set_attn_implementation(NAME)
+    for module in model.modules():
+        has_bias = getattr(module, "has_relative_attention_bias", False)
+        if has_bias and not getattr(module, "_flankit_span_bias", False):
+            module.register_forward_pre_hook(_bias_for_spans, with_kwargs=True)
+            module._flankit_span_bias = True  # once, however often this is called
 
 
 def is_segments(model) -> bool:
