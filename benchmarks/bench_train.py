@@ -1,11 +1,13 @@
 """Training throughput: flankit (packed rows, segment masks) vs Hugging Face Seq2SeqTrainer.
 
-    python benchmarks/bench_train.py [--shape t5-mini] [--steps 30]
+    python benchmarks/bench_train.py [--shape t5-mini] [--steps 30] [--lengths 512/128,1024/256,2048/512]
 
 Both train the same randomly initialised T5 shape with Adafactor at the same learning rate on the
 same rendered examples (CoT + synthetic, skewed lengths, as Flan data is). The baseline is what
 a user would otherwise pick: `Seq2SeqTrainer` with `DataCollatorForSeq2Seq` (dynamic padding to
-the longest example in each batch). Reported: real (non-padding) target tokens per second.
+the longest example in each batch). flankit runs attention per packed example
+(`attention=segments`, what `flankit train` picks on CPU); `--attention sdpa` times the dense
+block-diagonal masks instead. Reported: real (non-padding) target tokens per second.
 """
 
 from __future__ import annotations
@@ -22,9 +24,13 @@ from flankit.data.build import DataConfig, FeatureConfig, RenderConfig, load_mix
 from flankit.models import build_model
 from flankit.tokenizer import train_tokenizer
 from flankit.train.batches import pack_texts, render_refs
+from flankit.train.segments import use_segments
 from flankit.train.step import batch_loss
 
 ROOT = Path(__file__).resolve().parents[1]
+# wall: elapsed seconds; cpu: this process's CPU seconds, which a busy shared machine disturbs
+# far less (both trainers run in this process, data loading included)
+CLOCK = [time.perf_counter]
 MIX = """
 collections:
   - {name: cot, rate: 0.5}
@@ -58,13 +64,13 @@ def bench_flankit(model, tok, ins, tgts, rows_per_step, steps, lengths):
             for k, v in rows_to_arrays(chunk, "encdec", lengths, 0).items()
         }
         if step == 2:  # two warm-up steps
-            t0, tokens = time.perf_counter(), 0
+            t0, tokens = CLOCK[0](), 0
         loss, n = batch_loss(model, b, "encdec")
         (loss / n).backward()
         opt.step()
         opt.zero_grad()
         tokens += int(n)
-    return tokens / (time.perf_counter() - t0), sum(len(r) for r in rows) / len(rows)
+    return tokens / (CLOCK[0]() - t0), sum(len(r) for r in rows) / len(rows)
 
 
 def bench_hf(model, tok, ins, tgts, batch, steps, lengths):
@@ -105,11 +111,11 @@ def bench_hf(model, tok, ins, tgts, batch, steps, lengths):
     class Clock(TrainerCallback):
         def on_step_begin(self, a, state, control, **kw):
             if state.global_step == 2:
-                timing["t0"] = time.perf_counter()
+                timing["t0"] = CLOCK[0]()
 
     trainer.add_callback(Clock())
     trainer.train()
-    elapsed = time.perf_counter() - timing["t0"]
+    elapsed = CLOCK[0]() - timing["t0"]
     # Real target tokens in the timed steps: the examples the sampler fed, in order.
     order = list(trainer.get_train_dataloader().sampler)
     per_ex = [sum(1 for t in ds[i]["labels"]) for i in range(len(ds))]
@@ -117,34 +123,69 @@ def bench_hf(model, tok, ins, tgts, batch, steps, lengths):
     return n_timed / elapsed
 
 
+def run(args, ins, tgts, tok, lengths) -> dict:
+    model, _ = build_model(args.shape, tok, dropout=0.0, seed=0)
+    if args.attention == "segments":
+        use_segments(model)  # what `flankit train` runs on CPU (attention=auto)
+    rows_per_step = max(1, 4096 // lengths[0])  # about 4k input tokens a step
+    fl, per_row = bench_flankit(model, tok, ins, tgts, rows_per_step, args.steps, lengths)
+    batch = max(1, round(rows_per_step * per_row))  # the same examples per step
+    model, _ = build_model(args.shape, tok, dropout=0.0, seed=0)
+    hf = bench_hf(model, tok, ins, tgts, batch, args.steps, lengths)
+    return {
+        "lengths": lengths,
+        "rows": rows_per_step,
+        "per_row": per_row,
+        "batch": batch,
+        "hf": hf,
+        "flankit": fl,
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--shape", default="t5-mini")
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--examples", type=int, default=3000)
-    ap.add_argument("--input-length", type=int, default=512)
-    ap.add_argument("--target-length", type=int, default=128)
+    ap.add_argument(
+        "--lengths",
+        default="512/128,1024/256,2048/512",
+        help="input/target row lengths, comma-separated",
+    )
+    ap.add_argument(
+        "--attention",
+        choices=["segments", "sdpa"],
+        default="segments",
+        help="flankit's attention: per packed example, or dense block-diagonal masks",
+    )
+    ap.add_argument("--clock", choices=["wall", "cpu"], default="wall")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     args = ap.parse_args()
-    torch.set_num_threads(torch.get_num_threads())
+    if args.clock == "cpu":
+        CLOCK[0] = time.process_time
+    if args.threads:
+        torch.set_num_threads(args.threads)
     ins, tgts = texts(args.examples)
     tok = train_tokenizer(ins[:2000] + tgts[:2000], 4000, Path(tempfile.mkdtemp()) / "tok")
-    lengths = (args.input_length, args.target_length)
-    model, _ = build_model(args.shape, tok, dropout=0.0, seed=0)
-    rows_per_step = max(1, 4096 // args.input_length)  # about 4k input tokens a step
-    fl, per_row = bench_flankit(model, tok, ins, tgts, rows_per_step, args.steps, lengths)
-    batch = max(1, round(rows_per_step * per_row))  # the same examples per step
-    model, _ = build_model(args.shape, tok, dropout=0.0, seed=0)
-    hf = bench_hf(model, tok, ins, tgts, batch, args.steps, lengths)
+    results = []
+    for spec in args.lengths.split(","):
+        i, t = (int(x) for x in spec.split("/"))
+        results.append(run(args, ins, tgts, tok, (i, t)))
+        r = results[-1]
+        print(f"{spec}: HF {r['hf']:,.0f}, flankit {r['flankit']:,.0f} target tokens/s", flush=True)
     print(
-        f"model {args.shape}, lengths {lengths}, {args.steps} timed steps, {per_row:.1f} examples per packed row"
+        f"\nmodel {args.shape}, {args.steps} timed steps, flankit attention={args.attention}, "
+        f"{args.clock} clock, {torch.get_num_threads()} threads"
     )
-    print("| trainer | examples/step | target tokens/s |")
-    print("|---|---:|---:|")
-    print(f"| HF Seq2SeqTrainer + DataCollatorForSeq2Seq (padding) | {batch} | {hf:,.0f} |")
     print(
-        f"| flankit (packed, segment masks) | {rows_per_step} rows = ~{rows_per_step * per_row:.0f} | {fl:,.0f} |"
+        "| lengths (in / out) | rows/step (examples/row) | HF examples/step | HF target tokens/s | flankit target tokens/s | ratio |"
     )
-    print(f"ratio flankit / HF: {fl / hf:.2f}x")
+    print("|---|---:|---:|---:|---:|---:|")
+    for r in results:
+        print(
+            f"| {r['lengths'][0]} / {r['lengths'][1]} | {r['rows']} ({r['per_row']:.1f}) | {r['batch']} "
+            f"| {r['hf']:,.0f} | {r['flankit']:,.0f} | **{r['flankit'] / r['hf']:.2f}x** |"
+        )
 
 
 if __name__ == "__main__":

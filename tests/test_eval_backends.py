@@ -201,3 +201,28 @@ def test_vllm_adapter_requests_and_scores(monkeypatch, tiny_llama):
     c = tok(cont, add_special_tokens=False)["input_ids"]
     assert engine.calls[-1][1].prompt_logprobs == 1
     assert score == pytest.approx(sum(-0.5 * (t % 3 + 1) for t in c))
+
+
+def test_generated_text_is_the_generated_tokens_whitespace_included(tiny_llama):
+    """At the token cap the output is exactly the decoded `max_new_tokens` tokens, as `generate`
+    (and so lm-evaluation-harness) gives them: a leading newline is an output token too."""
+    model, tok = tiny_llama
+    lm = HFLM(model, tok, batch_size=2, device="cpu", share_prefix=False)
+    prompts = ["Q: What is 3 + 4? A:", "Q: What is", "So the answer"]
+    for p, out in zip(prompts, lm.generate([GenRequest(p, 8) for p in prompts])):
+        ids = tok(p, return_tensors="pt")["input_ids"]
+        gen = model.generate(
+            input_ids=ids, max_length=ids.shape[1] + 8, do_sample=False, pad_token_id=0
+        )
+        assert out == tok.decode(gen[0, ids.shape[1] :], skip_special_tokens=True)
+    (newline,) = tok("\n", add_special_tokens=False)["input_ids"]
+
+    def favour_newline(module, args, logits):
+        return logits + 1e4 * torch.nn.functional.one_hot(torch.tensor(newline), logits.shape[-1])
+
+    hook = model.lm_head.register_forward_hook(favour_newline)
+    try:
+        (out,) = lm.generate([GenRequest("Q: What is", 5)])
+    finally:
+        hook.remove()
+    assert out == "\n" * 5 and len(tok(out, add_special_tokens=False)["input_ids"]) == 5

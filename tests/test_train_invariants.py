@@ -109,6 +109,59 @@ def test_flex_attention_block_masks_match_dense_masks(tok, shape):
     )
 
 
+@pytest.mark.parametrize("shape", ["t5-tiny", "llama-tiny"])
+def test_segment_attention_matches_dense_masks_loss_and_gradients(tok, shape):
+    """Attention per packed example (spans instead of a dense block-diagonal mask; T5's bias
+    sliced per example) gives the dense path's loss and every gradient, in training mode, and
+    the packed loss still equals the unpacked one."""
+    from flankit.train.segments import is_segments, use_segments
+
+    model, family = build_model(shape, tok, dropout=0.0, seed=0)
+    model.train()
+    exs = _examples(7, seed=2)
+    if family == "encdec":
+        batch = _tensors(encdec_rows([exs[:3], exs[3:]], 56, 28, pad_id=0, start_id=0))
+        single = [_tensors(encdec_rows([[e]], 56, 28, pad_id=0, start_id=0)) for e in exs]
+    else:
+        batch = _tensors(decoder_rows([exs[:3], exs[3:]], 84, pad_id=0))
+        single = [_tensors(decoder_rows([[e]], 84, pad_id=0)) for e in exs]
+
+    def loss_and_grads(b):
+        model.zero_grad()
+        loss, n = batch_loss(model, b, family)
+        loss.backward()
+        return loss.item(), n.item(), {k: p.grad.clone() for k, p in model.named_parameters()}
+
+    dense, n, dense_grads = loss_and_grads(batch)
+    use_segments(model)
+    assert is_segments(model)
+    seg, n_seg, seg_grads = loss_and_grads(batch)
+    assert n_seg == n and seg == pytest.approx(dense, rel=1e-5)
+    for name, g in dense_grads.items():
+        torch.testing.assert_close(seg_grads[name], g, atol=1e-5, rtol=1e-4, msg=name)
+    with torch.no_grad():
+        parts = [batch_loss(model, b, family) for b in single]
+    unpacked = sum(p[0].item() for p in parts) / sum(p[1].item() for p in parts)
+    assert seg / n_seg == pytest.approx(unpacked, abs=1e-5)
+    # Generation and evaluation build their own masks; those run through SDPA unchanged.
+    ids = torch.tensor([[5, 6, 7, 8]])
+    with torch.no_grad():
+        if family == "encdec":
+            out = model(input_ids=ids, attention_mask=torch.ones_like(ids), decoder_input_ids=ids)
+        else:
+            out = model(input_ids=ids, attention_mask=torch.ones_like(ids))
+    assert torch.isfinite(out.logits).all()
+
+
+def test_segment_spans_reject_split_examples():
+    from flankit.train.segments import spans
+
+    s = spans(torch.tensor([[1, 1, 2, 2, 0, 0]]), torch.tensor([[1, 2, 2, 0]]), "cross")
+    assert s.rows == [[(0, 2, 0, 1), (2, 4, 1, 3)]] and s.longest == 2
+    with pytest.raises(ValueError, match="segment 1 is split"):
+        spans(torch.tensor([[1, 2, 1]]), torch.tensor([[1, 2, 1]]), "self")
+
+
 def test_adafactor_update_equals_transformers_adafactor():
     """flankit's Adafactor (which also runs on FSDP2 shards) takes the same steps, bit for bit,
     as transformers' Adafactor with the paper's settings: matrices, a 3-D tensor, vectors."""

@@ -1,7 +1,8 @@
 """The one model interface evaluation needs, and its Hugging Face implementation.
 
 `LM` has two calls: `loglikelihood` (sum of log-probabilities of continuations) and `generate`
-(greedy or sampled, cut at stop strings). `HFLM` serves encoder-decoder (T5) and decoder-only
+(greedy or sampled, cut at stop strings; the text is returned as generated, leading and
+trailing whitespace included, so it matches lm-evaluation-harness's output token for token). `HFLM` serves encoder-decoder (T5) and decoder-only
 (Llama, SmolLM) models: requests are batched longest first, decoder prompts are left-padded, and
 prompts longer than `max_input_length` are cut from the left and counted, never silently.
 
@@ -247,7 +248,9 @@ class HFLM:
                     gen = decode(self.model, self.tok, input_ids, mask, reqs, prefix=cache)
                 for j, i in enumerate(idx):
                     text = self.tok.decode(gen[j], skip_special_tokens=True)
-                    out[i] = cut_at_stop(text, requests[i].stop).strip()
+                    # Whitespace kept: a CoT answer often starts on a new line, and that
+                    # token is part of the output (lm-eval keeps it too); scoring strips.
+                    out[i] = cut_at_stop(text, requests[i].stop)
         return out
 
     def _watchable_stops(self, stops: list[str]) -> list[str]:

@@ -73,7 +73,7 @@ class VLLMLM:
                 )
             )
         outs = self.engine.generate(prompts, params, use_tqdm=False)
-        return [cut_at_stop(o.outputs[0].text, r.stop).strip() for o, r in zip(outs, requests)]
+        return [cut_at_stop(o.outputs[0].text, r.stop) for o, r in zip(outs, requests)]
 
     def loglikelihood(self, requests: list[tuple[str, str]]) -> list[float]:
         from vllm import SamplingParams

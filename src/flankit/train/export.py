@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from flankit.config import to_dict
-from flankit.train import flex
+from flankit.train import flex, segments
 
 
 def export_model(
@@ -22,12 +22,14 @@ def export_model(
         import copy
 
         model = copy.deepcopy(model).merge_and_unload()
-    flex_was_on = flex.is_flex(model)
-    if flex_was_on:  # the exported config names an attention every user has
+    flex_was_on, segments_was_on = flex.is_flex(model), segments.is_segments(model)
+    if flex_was_on or segments_was_on:  # the exported config names an attention every user has
         model.set_attn_implementation("sdpa")
     model.save_pretrained(folder, safe_serialization=True, state_dict=state_dict)
     if flex_was_on:
         flex.use_flex(model)
+    if segments_was_on:
+        segments.use_segments(model)
     tokenizer.save_pretrained(folder)
     gen = GenerationConfig(
         decoder_start_token_id=getattr(model.config, "decoder_start_token_id", None),

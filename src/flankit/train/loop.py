@@ -33,6 +33,7 @@ from flankit.train.export import export_model
 from flankit.train.flex import use_flex
 from flankit.train.metrics_log import MetricsLog
 from flankit.train.parallel import Parallel, state_megabytes
+from flankit.train.segments import use_segments
 from flankit.train.step import batch_loss
 
 
@@ -56,7 +57,9 @@ class TrainConfig:
     batch_size: int = 64  # packed rows per optimizer step, over all processes
     micro_batch_size: int | None = None  # rows per forward pass; None = the whole local batch
     precision: Literal["auto", "fp32", "bf16"] = "auto"
-    attention: Literal["sdpa", "flex"] = "sdpa"  # flex: FlexAttention block masks (GPU)
+    # segments: attention per packed example (CPU); sdpa: dense block-diagonal masks;
+    # flex: FlexAttention block masks (GPU); auto: segments on CPU, sdpa on GPUs
+    attention: Literal["auto", "sdpa", "segments", "flex"] = "auto"
     parallel: Literal["ddp", "fsdp"] = "ddp"  # fsdp: parameters sharded over processes (FSDP2)
     seed: int = 0
     out_dir: str = "runs/flankit"
@@ -244,9 +247,11 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
             raise FlankitError(
                 "attention: flex needs a CUDA GPU (PyTorch's FlexAttention has no CPU backward)",
                 field="attention",
-                hint="use attention=sdpa on CPU; it applies the same masks",
+                hint="use attention=segments (or sdpa) on CPU; it applies the same masks",
             )
         use_flex(model)
+    elif cfg.attention == "segments" or (cfg.attention == "auto" and acc.device.type == "cpu"):
+        use_segments(model)
     if cfg.model.lora is not None:
         model = apply_lora(model, cfg.model.lora, family)
     feats = replace(cfg.data.features, layout=family)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from flankit.train import flex
+from flankit.train import flex, segments
 from flankit.train.masks import causal_mask, cross_mask, encoder_mask
 
 
@@ -18,7 +18,14 @@ def mask_dtype(model) -> torch.dtype:
 
 
 def encdec_masks(model, enc_seg, dec_seg) -> tuple:
-    """(encoder, decoder, cross) masks: BlockMasks under FlexAttention, else additive."""
+    """(encoder, decoder, cross) masks: BlockMasks under FlexAttention, example spans under
+    segment attention, else additive."""
+    if segments.is_segments(model):
+        return (
+            segments.span_mask(enc_seg, enc_seg, "self"),
+            segments.span_mask(dec_seg, dec_seg, "causal"),
+            segments.span_mask(dec_seg, enc_seg, "cross"),
+        )
     if flex.is_flex(model):
         return (
             flex.encoder_block_mask(enc_seg),
@@ -54,9 +61,12 @@ def encdec_loss(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, to
 
 def decoder_loss(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     seg = batch["segment_ids"]
-    mask = (
-        flex.causal_block_mask(seg) if flex.is_flex(model) else causal_mask(seg, mask_dtype(model))
-    )
+    if segments.is_segments(model):
+        mask = segments.span_mask(seg, seg, "causal")
+    elif flex.is_flex(model):
+        mask = flex.causal_block_mask(seg)
+    else:
+        mask = causal_mask(seg, mask_dtype(model))
     out = model(
         input_ids=batch["input_ids"],
         attention_mask=mask,
