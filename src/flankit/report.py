@@ -294,6 +294,36 @@ def _note(fig, rows: list[dict], key: str) -> None:
     )
 
 
+def _scaling_plot(
+    plt, rows, x, group, label, spread, ticks, tick_labels, xlabel, title, path, paths
+):
+    """Held-in and held-out accuracy against `x` (a log axis), one line per `group` of runs."""
+    groups = sorted({group(r) for r in rows})
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
+    for ax, (split, panel) in zip(axes, SPLITS):
+        key, tops = f"{split}/all", []
+        for j, g in enumerate(groups):
+            sel = sorted((r for r in rows if group(r) == g), key=lambda r: r[x])
+            offset = 1.0 + spread * (j - (len(groups) - 1) / 2)  # error bars side by side
+            tops += _points(
+                ax,
+                [r[x] for r in sel],
+                [r.get(key, 0.0) for r in sel],
+                [binomial_se(r, key) for r in sel],
+                label(g),
+                j,
+                offset,
+            )
+        _plain_log_x(ax, ticks, tick_labels)
+        _y_axis(ax, tops, _chance(rows, key))
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("accuracy (%)")
+        ax.set_title(panel)
+    fig.suptitle(title)
+    _note(fig, rows, "held_out/all")
+    _save(fig, axes, path, paths)
+
+
 def _params_label(n: float) -> str:
     return f"{n / 1e6:.2f}M" if n >= 1e6 else f"{n / 1e3:.0f}K"
 
@@ -313,59 +343,35 @@ def sweep_plots(rows: list[dict], out) -> list[str]:
     with_tasks = [r for r in rows if r.get("num_tasks") and r.get("cot") is not False]
     if with_tasks:
         counts = sorted({r["num_tasks"] for r in with_tasks})
-        shapes = sorted({str(r.get("shape")) for r in with_tasks})
-        fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
-        for ax, (split, title) in zip(axes, SPLITS):
-            key, tops = f"{split}/all", []
-            for j, shape in enumerate(shapes):
-                sel = sorted(
-                    (r for r in with_tasks if str(r.get("shape")) == shape),
-                    key=lambda r: r["num_tasks"],
-                )
-                offset = 1.0 + 0.04 * (j - (len(shapes) - 1) / 2)  # error bars side by side
-                tops += _points(
-                    ax,
-                    [r["num_tasks"] for r in sel],
-                    [r.get(key, 0.0) for r in sel],
-                    [binomial_se(r, key) for r in sel],
-                    shape,
-                    j,
-                    offset,
-                )
-            _plain_log_x(ax, counts, [str(c) for c in counts])
-            _y_axis(ax, tops, _chance(with_tasks, key))
-            ax.set_xlabel("number of finetuning tasks")
-            ax.set_ylabel("accuracy (%)")
-            ax.set_title(title)
-        fig.suptitle("Scaling the number of tasks (cf. the paper's Figure 4)")
-        _note(fig, with_tasks, "held_out/all")
-        _save(fig, axes, out / "tasks.png", paths)
         params = sorted({r["params"] for r in with_tasks})
-        fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
-        for ax, (split, title) in zip(axes, SPLITS):
-            key, tops = f"{split}/all", []
-            for j, n in enumerate(counts):
-                sel = sorted(
-                    (r for r in with_tasks if r["num_tasks"] == n), key=lambda r: r["params"]
-                )
-                offset = 1.0 + 0.03 * (j - (len(counts) - 1) / 2)
-                tops += _points(
-                    ax,
-                    [r["params"] for r in sel],
-                    [r.get(key, 0.0) for r in sel],
-                    [binomial_se(r, key) for r in sel],
-                    f"{n} tasks",
-                    j,
-                    offset,
-                )
-            _plain_log_x(ax, params, [_params_label(p) for p in params])
-            _y_axis(ax, tops, _chance(with_tasks, key))
-            ax.set_xlabel("parameters")
-            ax.set_ylabel("accuracy (%)")
-            ax.set_title(title)
-        fig.suptitle("Scaling model size (cf. the paper's Figure 4)")
-        _note(fig, with_tasks, "held_out/all")
-        _save(fig, axes, out / "params.png", paths)
+        _scaling_plot(
+            plt,
+            with_tasks,
+            "num_tasks",
+            lambda r: str(r.get("shape")),
+            str,
+            0.04,
+            counts,
+            [str(c) for c in counts],
+            "number of finetuning tasks",
+            "Scaling the number of tasks (cf. the paper's Figure 4)",
+            out / "tasks.png",
+            paths,
+        )
+        _scaling_plot(
+            plt,
+            with_tasks,
+            "params",
+            lambda r: r["num_tasks"],
+            lambda n: f"{n} tasks",
+            0.03,
+            params,
+            [_params_label(p) for p in params],
+            "parameters",
+            "Scaling model size (cf. the paper's Figure 4)",
+            out / "params.png",
+            paths,
+        )
     ablation = [r for r in rows if r.get("cot") is not None]
     if {True, False} <= {r["cot"] for r in ablation}:
         _cot_ablation_plot(plt, ablation, out, paths)
