@@ -14,16 +14,16 @@ from flankit.errors import FlankitError, describe_failure
 
 
 def _data_ls(args: argparse.Namespace) -> int:
-    from flankit.data.collections import BUILTIN, CollectionSpec, load_collection
+    from flankit.data.collections import KINDS, CollectionSpec, load_collection
     from flankit.data.sources import BadRows
 
-    if args.collection and args.collection not in BUILTIN and not args.path:
+    if args.collection and args.collection not in KINDS and not args.path:
         raise FlankitError(
             f"unknown collection {args.collection!r}",
-            hint=_did_you_mean(args.collection, BUILTIN)
+            hint=_did_you_mean(args.collection, list(KINDS))
             + "; a collection of your own needs --path to its YAML file",
         )
-    names = [args.collection] if args.collection else list(BUILTIN)
+    names = [args.collection] if args.collection else list(KINDS)
     for name in names:
         bad, excluded = BadRows(skip=True), {}
         try:
@@ -78,7 +78,8 @@ def _data_show(args: argparse.Namespace) -> int:
     from flankit.data.sources import BadRows
     from flankit.data.tasks import Variant, render_example
 
-    task = find_task(args.task, args.data_root, BadRows(skip=True))
+    bad = BadRows(skip=True)
+    task = find_task(args.task, args.data_root, bad, collection=args.collection, path=args.path)
     if args.cot and not task.supports_cot:
         raise FlankitError(
             "this task has no chain-of-thought rationales", task=task.name, hint="drop --cot"
@@ -454,7 +455,11 @@ def build_parser() -> argparse.ArgumentParser:
         "Print examples of one task as the mixture renders them (template, format, shots).",
         parents=[common],
     )
-    show.add_argument("task", help="task name, e.g. cot_gsm8k, bb_anachronisms, syn_add")
+    show.add_argument(
+        "task", help="[COLLECTION/]TASK, e.g. cot/cot_gsm8k, bb_anachronisms, synthetic/syn_add"
+    )
+    show.add_argument("--collection", help="the task's collection (else found from its name)")
+    show.add_argument("--path", help="the collection's folder or YAML file")
     show.add_argument(
         "--format",
         default="zsopt",

@@ -35,6 +35,7 @@ class BadRows:
     skip: bool = False
     counts: dict[str, int] = field(default_factory=dict)
     samples: list[str] = field(default_factory=list)
+    filtered: dict[str, int] = field(default_factory=dict)  # "task: step" -> rows skipped
 
     def handle(self, error: FlankitError) -> None:
         if not self.skip:
@@ -43,6 +44,14 @@ class BadRows:
         self.counts[task] = self.counts.get(task, 0) + 1
         if len(self.samples) < 50:
             self.samples.append(str(error))
+
+    def skip_row(self, task: str, step: str, where: str = "") -> None:
+        """Count a row a preprocess step chose to skip; always counted, never an error."""
+        self.counts[task] = self.counts.get(task, 0) + 1
+        key = f"{task}: {step}"
+        self.filtered[key] = self.filtered.get(key, 0) + 1
+        if len(self.samples) < 50:
+            self.samples.append(f"{where + ': ' if where else ''}task {task}: skipped by {step}")
 
     @property
     def total(self) -> int:

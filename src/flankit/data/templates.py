@@ -48,6 +48,11 @@ def template_fields(fmt: str, *, where: str | None = None, task: str | None = No
     return names
 
 
+def literal(text: str) -> str:
+    """Text from a task file used as template text: its braces are text, not fields."""
+    return text.replace("{", "{{").replace("}", "}}")
+
+
 def _strip_options(fmt: str) -> str:
     for pattern in ("\n\n{options_}", "\n{options_}", " {options_}", "{options_}"):
         fmt = fmt.replace(pattern, "")
