@@ -21,9 +21,9 @@ import torch
 
 from flankit.config import load_config
 from flankit.data.build import DataConfig, FeatureConfig, RenderConfig, load_mixture
+from flankit.data.pipeline import pack_texts, render_refs
 from flankit.models import build_model
 from flankit.tokenizer import train_tokenizer
-from flankit.train.batches import pack_texts, render_refs
 from flankit.train.segments import use_segments
 from flankit.train.step import batch_loss
 

@@ -1,7 +1,9 @@
 """Typed configs: frozen dataclasses filled from YAML plus `a.b=value` overrides.
 
 Unknown keys and wrong types fail with a FlankitError naming the key and, where one exists,
-the closest valid key.
+the closest valid key. A config class can name, in a class attribute `OTHER_COMMANDS_KEYS`
+({key: "`flankit train`, not by `flankit data build`"}), the top-level keys another command
+uses, so a key put in the wrong file is refused with the command it belongs to.
 
 Example:
     >>> from dataclasses import dataclass
@@ -114,7 +116,10 @@ def from_dict(cls: type[T], data: Any, where: str = "<config>", prefix: str = ""
         raise FlankitError(f"expected a mapping for {prefix or cls.__name__}", file=where)
     hints = get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
+    elsewhere = getattr(cls, "OTHER_COMMANDS_KEYS", {}) if not prefix else {}
     for key in data:
+        if key in elsewhere and key not in fields:
+            raise FlankitError(f"{key} is used by {elsewhere[key]}", file=where)
         if key not in fields:
             close = difflib.get_close_matches(str(key), list(fields), n=1)
             hint = (
@@ -128,6 +133,11 @@ def from_dict(cls: type[T], data: Any, where: str = "<config>", prefix: str = ""
         return cls(**kwargs)
     except TypeError as exc:
         raise FlankitError(f"{prefix or cls.__name__}: {exc}", file=where) from exc
+    except FlankitError as exc:  # a check of the config's own (__post_init__): say where
+        if exc.file is None:
+            exc.file = where
+            exc.args = (exc._render(),)
+        raise
 
 
 def to_dict(obj: Any) -> Any:

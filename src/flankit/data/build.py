@@ -22,10 +22,10 @@ import os
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import islice
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 
@@ -35,6 +35,7 @@ from flankit.data.decontam import build_index, cache_root, task_key
 from flankit.data.features import fit_example, row_lengths, rows_to_arrays, token_pairs
 from flankit.data.mixtures import Mixture, Ref
 from flankit.data.packing import BestFitPacker
+from flankit.data.pipeline import FeatureConfig, RenderConfig, feature_lengths, mixture_tokenizer
 from flankit.data.sources import BadRows
 from flankit.data.tasks import Task, Variant, render_example
 from flankit.errors import FlankitError, warn
@@ -47,37 +48,13 @@ class MixtureConfig:
     preset: str | None = None  # proportion_a | proportion_b | flan2022
     temperature: float = 1.0
     num_examples: int | None = None  # None: every example once
-    seed: int = 0
-
-
-@dataclass(frozen=True)
-class RenderConfig:
-    max_shots: int = 5
-    fewshot_budget: int = 1920
+    seed: int | None = None  # None: the run's seed (training), 0 (a build)
 
 
 @dataclass(frozen=True)
 class DecontamConfig:
     eval_paths: list[str] = field(default_factory=list)
     ngram: int = 13
-
-
-@dataclass(frozen=True)
-class FeatureConfig:
-    tokenizer: str | None = None  # hub id, local dir, "byt5", or "train" (a new one on this data)
-    layout: Literal["encdec", "decoder"] = "encdec"
-    input_length: int = 2048
-    target_length: int = 512
-    length: int = 2048  # decoder layout
-    pack: bool = True
-    vocab_size: int = 8000  # for tokenizer: train
-    rows_per_shard: int = 4096
-
-
-def feature_lengths(feats: FeatureConfig) -> tuple[int, ...]:
-    return (
-        (feats.input_length, feats.target_length) if feats.layout == "encdec" else (feats.length,)
-    )
 
 
 @dataclass(frozen=True)
@@ -102,6 +79,34 @@ class DataConfig:
     skip_bad_rows: bool = False
     num_proc: int = 1
     batch_size: int = 512
+
+    # Top-level keys of a training config: in a build's file they would do nothing.
+    OTHER_COMMANDS_KEYS: ClassVar[dict[str, str]] = {
+        key: "`flankit train`, not by `flankit data build`"
+        + ("; a build's data order is set by mixture.seed" if key == "seed" else "")
+        for key in [
+            "data",
+            "model",
+            "optim",
+            "steps",
+            "micro_batch_size",
+            "precision",
+            "attention",
+            "parallel",
+            "seed",
+            "out_dir",
+            "save_every",
+            "keep_last",
+            "eval_every",
+            "heldout",
+            "heldout_examples",
+            "eval_suite",
+            "log_every",
+            "chunk_examples",
+            "tokenizer_vocab",
+            "log_to",
+        ]
+    }
 
 
 @dataclass
@@ -143,7 +148,7 @@ def load_mixture(cfg: DataConfig, *, progress: bool = False) -> tuple[Mixture, L
                 report.decontaminated[task.name] = removed
     mix = Mixture(
         loaded,
-        seed=cfg.mixture.seed,
+        seed=cfg.mixture.seed or 0,
         preset=cfg.mixture.preset,
         temperature=cfg.mixture.temperature,
     )
@@ -393,23 +398,27 @@ def _prepare_tokenizer(cfg: DataConfig, mix: Mixture, out: Path, progress: bool 
     name = cfg.features.tokenizer
     if name is None:
         return None
-    from flankit.tokenizer import load_tokenizer, train_tokenizer
+    from flankit.tokenizer import load_tokenizer
 
     if name != "train":
         with phase("build", f"loading tokenizer {name}", enabled=progress):
             return load_tokenizer(name)
     # Train on a sample of the mixture's own rendered text.
-    _init_state(mix.tasks, cfg.render, cfg.mixture.seed, None, cfg.features.layout)
-    n_sample = min(20_000, sum(len(t) for t in mix.tasks))
-    sample_refs, _, _ = _refs(mix, n_sample)
-    texts = []
-    with bar("build", "tokenizer sample", n_sample, unit="ex", enabled=progress) as shown:
-        for batch in _batches(sample_refs, 1024):
-            for row in render_batch(batch):
-                texts += [row["inputs"], row["targets"]]
-            shown.update(len(batch))
-    with phase("build", "training the tokenizer", enabled=progress):
-        return train_tokenizer(texts, cfg.features.vocab_size, out / "tokenizer")
+    n_sample = sum(len(t) for t in mix.tasks)
+    return mixture_tokenizer(
+        mix, cfg.render, cfg.features.vocab_size, out / "tokenizer", n_sample, progress=progress
+    )
+
+
+def resolve(cfg: DataConfig) -> DataConfig:
+    """The build's defaults for what training takes from the run: seed 0, the encdec layout."""
+    seed = cfg.mixture.seed if cfg.mixture.seed is not None else 0
+    layout = cfg.features.layout or "encdec"
+    return replace(
+        cfg,
+        mixture=replace(cfg.mixture, seed=seed),
+        features=replace(cfg.features, layout=layout),
+    )
 
 
 IN_PROGRESS = ".build-in-progress.json"
@@ -450,6 +459,7 @@ def _fsync(path: Path) -> None:
 def build(cfg: DataConfig, out: str | Path, *, progress: bool = True) -> dict:
     """Build the mixture described by `cfg` into `out`; return the stats (also in stats.json)."""
     t0 = time.perf_counter()
+    cfg = resolve(cfg)
     out = writable_dir(out)
     _start(cfg, out)
     mix, load = load_mixture(cfg, progress=progress)

@@ -13,21 +13,27 @@ import math
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 
 from flankit.config import to_dict
-from flankit.data.build import DataConfig, load_mixture
+from flankit.data.build import DataConfig, OutputConfig, load_mixture
 from flankit.data.collections import CollectionSpec, load_collection
 from flankit.data.mixtures import Mixture
+from flankit.data.pipeline import (
+    FeatureConfig,
+    PackedStream,
+    mixture_tokenizer,
+    pack_texts,
+    render_refs,
+)
 from flankit.data.sources import BadRows
 from flankit.errors import FlankitError
 from flankit.evals.runner import EvalConfig
 from flankit.models import ModelSpec, apply_lora, build_model, check_vocab, load_pretrained
 from flankit.outputs import writable_dir
 from flankit.train.adafactor import Adafactor
-from flankit.train.batches import PackedStream, pack_texts, render_refs
 from flankit.train.checkpoint import list_checkpoints, load_latest, save_checkpoint
 from flankit.train.export import export_model
 from flankit.train.flex import use_flex
@@ -74,6 +80,54 @@ class TrainConfig:
     tokenizer_vocab: int = 8000  # when the tokenizer is trained on the mixture
     log_to: list[str] = field(default_factory=lambda: ["jsonl"])  # + tensorboard, wandb
 
+    # Keys of a build's config put at the top of a training one.
+    OTHER_COMMANDS_KEYS: ClassVar[dict[str, str]] = {
+        **{
+            key: f"`flankit data build` (and by `flankit train` as data.{key}), not at the top "
+            "of a training config"
+            for key in [
+                "collections",
+                "data_root",
+                "mixture",
+                "render",
+                "decontaminate",
+                "features",
+            ]
+            + ["skip_bad_rows"]
+        },
+        **{key: "`flankit data build`, not by `flankit train`" for key in ("output", "num_proc")},
+    }
+
+    def __post_init__(self) -> None:
+        refuse_build_keys(self.data)
+
+
+# What `flankit data build` reads but training does not: (key, value when unset, what training
+# uses instead). A set key would have no effect, so it is refused rather than ignored.
+_BUILD_ONLY = (
+    ("output", OutputConfig(), None),
+    ("num_proc", 1, None),
+    ("batch_size", 512, "batch_size (packed rows per step)"),
+    ("features.tokenizer", None, "model.tokenizer"),
+    ("features.vocab_size", 8000, "tokenizer_vocab"),
+    ("features.pack", True, None),
+    ("features.rows_per_shard", 4096, None),
+)
+
+
+def refuse_build_keys(data: DataConfig) -> None:
+    """Refuse a `data.` key that only `flankit data build` uses, naming it."""
+    for key, unset, instead in _BUILD_ONLY:
+        value = data
+        for part in key.split("."):
+            value = getattr(value, part)
+        if value != unset:
+            raise FlankitError(
+                f"data.{key} is used by `flankit data build`, not by `flankit train`",
+                field=f"data.{key}",
+                hint=f"remove it{f'; training uses {instead}' if instead else ''}",
+            )
+
 
 class LossModule(torch.nn.Module):
     """Wraps the model so data parallelism sees one forward per micro-batch."""
@@ -102,14 +156,13 @@ def _tokenizer_and_model(cfg: TrainConfig, mix: Mixture, out: Path, dtype, acc):
             "model needs `path` (pretrained) or `shape` (random init)", field="model"
         )
     tok_dir = out / "tokenizer"
-    from flankit.tokenizer import load_tokenizer, train_tokenizer
+    from flankit.tokenizer import load_tokenizer
 
     if spec.tokenizer in (None, "train"):
         # The main process trains and saves it; the others wait and load the same files.
         if acc.is_main_process and not (tok_dir / "tokenizer.json").exists():
-            refs = [ref for ref, _ in zip(mix.stream(), range(min(20_000, 4 * cfg.chunk_examples)))]
-            ins, tgts = render_refs(mix, refs, cfg.data.render)
-            train_tokenizer(ins + tgts, cfg.tokenizer_vocab, tok_dir)
+            sample = 4 * cfg.chunk_examples
+            mixture_tokenizer(mix, cfg.data.render, cfg.tokenizer_vocab, tok_dir, sample)
         acc.wait_for_everyone()
         tok = load_tokenizer(str(tok_dir))
     else:
@@ -125,6 +178,25 @@ def _tokenizer_and_model(cfg: TrainConfig, mix: Mixture, out: Path, dtype, acc):
     return model, tok, family
 
 
+def run_data(cfg: TrainConfig) -> DataConfig:
+    """The examples a run trains on: the mixture's order follows the run's seed unless
+    `data.mixture.seed` sets it apart."""
+    seed = cfg.data.mixture.seed if cfg.data.mixture.seed is not None else cfg.seed
+    return replace(cfg.data, mixture=replace(cfg.data.mixture, seed=seed))
+
+
+def run_features(cfg: TrainConfig, family: str) -> FeatureConfig:
+    """The features for the model's family; a layout set for another family is refused."""
+    layout = cfg.data.features.layout
+    if layout is not None and layout != family:
+        raise FlankitError(
+            f"data.features.layout is {layout}, but the model is {family}",
+            field="data.features.layout",
+            hint=f"remove it (training takes the layout from the model) or set it to {family}",
+        )
+    return replace(cfg.data.features, layout=family)
+
+
 def _heldout_rows(cfg: TrainConfig, tok, family: str) -> list:
     if not cfg.heldout:
         return []
@@ -132,7 +204,7 @@ def _heldout_rows(cfg: TrainConfig, tok, family: str) -> list:
     loaded = [(s, load_collection(s, cfg.data.data_root, bad)) for s in cfg.heldout]
     mix = Mixture(loaded, seed=cfg.seed + 1)
     refs = [r for r, _ in zip(mix.every_example_once(), range(cfg.heldout_examples))]
-    feats = replace(cfg.data.features, layout=family)
+    feats = run_features(cfg, family)
     return pack_texts(*render_refs(mix, refs, cfg.data.render), tok, feats)
 
 
@@ -240,7 +312,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
     writable_dir(out)
     set_seed(cfg.seed)
 
-    mix, load_report = load_mixture(replace(cfg.data, num_proc=1))
+    mix, load_report = load_mixture(run_data(cfg))
     model, tok, family = _tokenizer_and_model(cfg, mix, out, None, acc)
     if cfg.attention == "flex":
         if acc.device.type != "cuda":
@@ -254,7 +326,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
         use_segments(model)
     if cfg.model.lora is not None:
         model = apply_lora(model, cfg.model.lora, family)
-    feats = replace(cfg.data.features, layout=family)
+    feats = run_features(cfg, family)
     module = LossModule(model, family)
     if par.sharded:  # before the optimizer, which must hold the sharded parameters
         par.shard(module, acc.device)

@@ -1,25 +1,56 @@
-"""Packed training rows from a mixture, with a position that restores exactly.
+"""The one data pipeline: mixture refs -> render -> tokenize -> fit -> pack.
 
-The mixture stream is cut into chunks of `chunk_examples` examples; each chunk is rendered,
-tokenized and best-fit packed on its own, so a chunk can be rebuilt from the stream position at
-its start. The saved position is (stream state at the chunk start, rows already consumed), so a
-resumed run sees exactly the rows an uninterrupted run would: none skipped, none repeated.
+`flankit data build` and `flankit train` both take their rendered text, their tokenizer and
+their packed rows from here, so the two cannot drift apart. The mixture stream is cut into
+chunks of `chunk_examples` examples; each chunk is rendered, tokenized and best-fit packed on
+its own, so a chunk can be rebuilt from the stream position at its start. The saved position is
+(stream state at the chunk start, rows already consumed), so a resumed run sees exactly the
+rows an uninterrupted run would: none skipped, none repeated.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from itertools import islice
+from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
-from flankit.data.build import FeatureConfig, RenderConfig, feature_lengths
 from flankit.data.features import fit_example, row_lengths, rows_to_arrays, token_pairs
 from flankit.data.mixtures import Mixture
 from flankit.data.packing import BestFitPacker
 from flankit.data.tasks import render_example
+from flankit.progress import bar, phase
+
+
+@dataclass(frozen=True)
+class RenderConfig:
+    max_shots: int = 5
+    fewshot_budget: int = 1920
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    tokenizer: str | None = None  # hub id, local dir, "byt5", or "train" (a new one on this data)
+    # None: encdec for a build; for training, the model family's layout
+    layout: Literal["encdec", "decoder"] | None = None
+    input_length: int = 2048
+    target_length: int = 512
+    length: int = 2048  # decoder layout
+    pack: bool = True
+    vocab_size: int = 8000  # for tokenizer: train
+    rows_per_shard: int = 4096
+
+
+def feature_lengths(feats: FeatureConfig) -> tuple[int, ...]:
+    return (
+        (feats.input_length, feats.target_length) if feats.layout == "encdec" else (feats.length,)
+    )
 
 
 def render_refs(mix: Mixture, refs, render: RenderConfig) -> tuple[list[str], list[str]]:
+    """The (inputs, targets) texts of mixture refs, rendered with the mixture's seed."""
     inputs, targets = [], []
     for r in refs:
         out = render_example(
@@ -34,6 +65,34 @@ def render_refs(mix: Mixture, refs, render: RenderConfig) -> tuple[list[str], li
         inputs.append(out.inputs)
         targets.append(out.targets)
     return inputs, targets
+
+
+def mixture_tokenizer(
+    mix: Mixture,
+    render: RenderConfig,
+    vocab_size: int,
+    out_dir: Path,
+    sample: int,
+    *,
+    progress: bool = False,
+):
+    """Train a T5-style tokenizer on the first `sample` rendered examples of the mixture's
+    stream (at most 20,000) and save it to `out_dir`: the one place random-init runs and builds
+    get a tokenizer of their own."""
+    from flankit.tokenizer import train_tokenizer
+
+    n = min(20_000, sample)
+    texts: list[str] = []
+    stream = mix.stream()
+    with bar("build", "tokenizer sample", n, unit="ex", enabled=progress) as shown:
+        while len(texts) < 2 * n:
+            refs = list(islice(stream, min(1024, n - len(texts) // 2)))
+            ins, tgts = render_refs(mix, refs, render)
+            for i, t in zip(ins, tgts):
+                texts += [i, t]
+            shown.update(len(refs))
+    with phase("build", "training the tokenizer", enabled=progress):
+        return train_tokenizer(texts, vocab_size, out_dir)
 
 
 def pack_texts(
