@@ -1,0 +1,1 @@
+"""The Flan 2022 collection: its sources, templates and published submixes."""
