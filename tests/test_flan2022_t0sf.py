@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import struct
+from pathlib import Path
 
 import pytest
 
-from flankit.data.flan2022 import tfrecord
+from flankit.data.flan2022 import t0sf, tfrecord
+from flankit.data.sources import BadRows
 from flankit.errors import FlankitError
 
 
@@ -93,3 +95,150 @@ def test_not_an_example(tmp_path):
     path.write_bytes(tfrecord.encode_record(b"\x0a\x50zz"))  # field 1 claims 80 bytes
     with pytest.raises(FlankitError, match="bad.tfrecord: record 0: not a tf.train.Example"):
         list(tfrecord.read_examples(path))
+
+
+# --- T0-SF catalog, P3 folders and FLAN's T0 wrappers ------------------------------------------
+
+
+TEMPLATES = (
+    Path(__file__).parent.parent.parent / "shared" / "data" / "flan2022" / "flan_templates.json"
+)
+QA = "adversarial_qa_dbert_answer_the_following_q"
+MC_SEP = "amazon_polarity_Is_this_product_review_positive"
+MC = "amazon_polarity_Is_this_review"
+
+
+def _p3_folder(tmp_path, rows_by_subset):
+    """A P3 copy in the hub's layout: data/<subset>/train.tfrecord-00000-of-00001."""
+    for subset, rows in rows_by_subset.items():
+        folder = tmp_path / "P3" / "data" / subset
+        folder.mkdir(parents=True)
+        examples = []
+        for row in rows:
+            features = {k: [v.encode()] for k, v in row.items() if k != "answer_choices"}
+            if "answer_choices" in row:
+                features["answer_choices"] = [c.encode() for c in row["answer_choices"]]
+            features["inputs"] = [71, 19, 1]  # token ids, as P3 stores them too
+            examples.append(features)
+        tfrecord.write_examples(folder / "train.tfrecord-00000-of-00001", examples)
+    return tmp_path / "P3"
+
+
+def test_catalog_counts_and_mixing_sizes():
+    catalog = t0sf.load_catalog()
+    assert len(catalog) == 193
+    kinds = [s.task_type for s in catalog.values()]
+    assert (kinds.count("t0_question_answer"), kinds.count("t0_multiple_choice")) == (104, 70)
+    assert kinds.count("t0_multiple_choice_separated_options") == 19
+    assert catalog[MC_SEP].mixing_size() == 20_000
+    assert catalog[QA].mixing_size() == 10_000
+    assert catalog[QA].multiple_choice is False
+
+
+QA_ROWS = [
+    {
+        "inputs_pretokenized": "Extract the answer to the question from the following context.\n"
+        "Question: Who wrote it?\nContext: Ann wrote the {report}.",
+        "targets_pretokenized": "Ann\n",
+    },
+    {"inputs_pretokenized": "  Where?\nHere. ", "targets_pretokenized": " Oslo "},
+]
+
+
+def test_golden_question_answer(tmp_path):
+    folder = _p3_folder(tmp_path, {QA: QA_ROWS})
+    templates = t0sf.load_t0_templates(TEMPLATES)
+    subset = t0sf.load_catalog()[QA]
+    rows = list(t0sf.render_subset(subset, t0sf.read_subset(folder, QA), templates))
+    # template 0: "{question}\n" -> "{answer}"; template 1: "{question}\nAnswer:" -> "{answer}"
+    assert rows[0] == {
+        "inputs": "Extract the answer to the question from the following context. "
+        "Question: Who wrote it? Context: Ann wrote the {report}.\n",
+        "targets": "Ann",
+        "task_source": "P3",
+        "task_name": QA,
+        "template_type": "zs_opt",
+    }
+    assert (rows[1]["inputs"], rows[1]["targets"]) == ("Where? Here.\nAnswer:", "Oslo")
+    noopt = list(
+        t0sf.render_subset(
+            subset, t0sf.read_subset(folder, QA), templates, template_type="zs_noopt"
+        )
+    )
+    assert noopt[1]["inputs"] == "Where? Here.\nAnswer:" and noopt[1]["template_type"] == "zs_noopt"
+
+
+MC_ROWS = [
+    {
+        "inputs_pretokenized": "Is this product review positive?\nTitle: Great\nReview: Works.\nAnswer:",
+        "targets_pretokenized": "Yes",
+        "answer_choices": ["No", "Yes"],
+    }
+] * 4
+
+
+def test_golden_multiple_choice_separated_options(tmp_path):
+    folder = _p3_folder(tmp_path, {MC_SEP: MC_ROWS})
+    templates = t0sf.load_t0_templates(TEMPLATES)
+    subset = t0sf.load_catalog()[MC_SEP]
+    rows = list(t0sf.render_subset(subset, t0sf.read_subset(folder, MC_SEP), templates))
+    question = "Is this product review positive? Title: Great Review: Works. Answer:"
+    # templates 0-3: "{question}\n{options_}", "{question}\n{options_}\nAnswer:",
+    # "{question}\n\n{options_}\nAnswer:", "Q: {question}\n\n{options_}\nA:"
+    assert rows[0]["inputs"] == question + "\nOPTIONS:\n- No\n- Yes"
+    assert rows[1]["inputs"] == question + "\nOPTIONS:\n- No\n- Yes\nAnswer:"
+    assert rows[2]["inputs"] == question + "\n\nOPTIONS:\n- No\n- Yes\nAnswer:"
+    assert rows[3]["inputs"] == "Q: " + question + "\n\nOPTIONS:\n- No\n- Yes\nA:"
+    assert {r["targets"] for r in rows} == {"Yes"}
+    noopt = list(
+        t0sf.render_subset(
+            subset, t0sf.read_subset(folder, MC_SEP), templates, template_type="zs_noopt"
+        )
+    )
+    assert [r["inputs"] for r in noopt[:2]] == [question, question + "\nAnswer:"]
+
+
+def test_multiple_choice_without_options_block(tmp_path):
+    folder = _p3_folder(tmp_path, {MC: MC_ROWS[:1]})
+    templates = t0sf.load_t0_templates(TEMPLATES)
+    rows = list(
+        t0sf.render_subset(t0sf.load_catalog()[MC], t0sf.read_subset(folder, MC), templates)
+    )
+    assert (
+        rows[0]["inputs"]
+        == "Is this product review positive? Title: Great Review: Works. Answer:\n"
+    )
+
+
+def test_drop_remainder_matches_flan_count(tmp_path):
+    folder = _p3_folder(tmp_path, {QA: QA_ROWS * 6})  # 12 rows, templates of 10
+    templates = t0sf.load_t0_templates(TEMPLATES)
+    subset = t0sf.load_catalog()[QA]
+    kept = list(
+        t0sf.render_subset(subset, t0sf.read_subset(folder, QA), templates, drop_remainder=True)
+    )
+    assert len(kept) == 10
+    assert len(list(t0sf.render_subset(subset, t0sf.read_subset(folder, QA), templates))) == 12
+
+
+def test_missing_subset_names_it_and_the_folder(tmp_path):
+    folder = _p3_folder(tmp_path, {QA: QA_ROWS})
+    with pytest.raises(FlankitError, match=rf"{MC_SEP}.*{tmp_path}"):
+        list(t0sf.read_subset(folder, MC_SEP))
+
+
+def test_bad_rows_raise_or_are_counted(tmp_path):
+    bad_rows = [
+        MC_ROWS[0],
+        {**MC_ROWS[0], "targets_pretokenized": "Maybe"},
+        {"inputs_pretokenized": "x", "answer_choices": ["a"]},
+    ]
+    folder = _p3_folder(tmp_path, {MC_SEP: bad_rows})
+    templates = t0sf.load_t0_templates(TEMPLATES)
+    subset = t0sf.load_catalog()[MC_SEP]
+    with pytest.raises(FlankitError, match=r"record 1: task .*field targets_pretokenized.*'Maybe'"):
+        list(t0sf.render_subset(subset, t0sf.read_subset(folder, MC_SEP), templates))
+    bad = BadRows(skip=True)
+    rows = list(t0sf.render_subset(subset, t0sf.read_subset(folder, MC_SEP), templates, bad=bad))
+    assert len(rows) == 1 and bad.counts == {MC_SEP: 2}
+    assert "field targets_pretokenized: collection T0-SF: missing field" in bad.samples[1]
