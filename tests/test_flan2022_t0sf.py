@@ -242,3 +242,7 @@ def test_bad_rows_raise_or_are_counted(tmp_path):
     rows = list(t0sf.render_subset(subset, t0sf.read_subset(folder, MC_SEP), templates, bad=bad))
     assert len(rows) == 1 and bad.counts == {MC_SEP: 2}
     assert "field targets_pretokenized: collection T0-SF: missing field" in bad.samples[1]
+
+
+def test_shipped_templates_equal_the_shared_file():
+    assert t0sf.load_t0_templates() == t0sf.load_t0_templates(TEMPLATES)

@@ -97,8 +97,12 @@ def load_catalog(path: str | Path | None = None) -> dict[str, T0Subset]:
     return catalog
 
 
-def load_t0_templates(path: str | Path) -> dict[str, dict[str, list[tuple[str, str]]]]:
-    """FLAN's T0 zero-shot wrappers from a `flan_templates.json`: {template_type: {task_type: pairs}}."""
+def load_t0_templates(
+    path: str | Path | None = None,
+) -> dict[str, dict[str, list[tuple[str, str]]]]:
+    """FLAN's T0 zero-shot wrappers from a `flan_templates.json` (default: the one shipped in
+    resources/): {template_type: {task_type: pairs}}."""
+    path = Path(path) if path is not None else _resource("resources/flan_templates.json")
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
