@@ -39,7 +39,14 @@ def export_model(
     )
     gen.save_pretrained(folder)
     (folder / "README.md").write_text(
-        model_card(folder.name, str(folder), cfg, record, load_report)
+        model_card(
+            folder.name,
+            str(folder),
+            cfg,
+            record,
+            load_report,
+            encdec=model.config.is_encoder_decoder,
+        )
     )
     (folder / "flankit_train.json").write_text(
         json.dumps({"record": record, "config": to_dict(cfg)}, indent=1)
@@ -52,7 +59,9 @@ def _cell(value, missing: str = "–") -> str:
     return missing if value is None else str(value)
 
 
-def model_card(name: str, location: str, cfg, record: dict, load_report=None) -> str:
+def model_card(
+    name: str, location: str, cfg, record: dict, load_report=None, encdec: bool = True
+) -> str:
     """README.md for an export: steps and losses, the mixture, hyperparameters, how to load."""
     data = to_dict(cfg.data)
     preset = data["mixture"]["preset"]
@@ -73,7 +82,7 @@ def model_card(name: str, location: str, cfg, record: dict, load_report=None) ->
             f"; {sum(load_report.decontaminated.values())} examples removed by decontamination"
         )
     f = cfg.data.features
-    lengths = f"{f.input_length}/{f.target_length}" if f.layout == "encdec" else str(f.length)
+    lengths = f"{f.input_length}/{f.target_length}" if encdec else str(f.length)
     warmup = cfg.optim.warmup_steps or "none"
     return f"""---
 library_name: transformers
@@ -89,7 +98,7 @@ Trained with `flankit train`{steps}{f" ({losses})" if losses else ""}.
 |---|---|---|---|
 {collections}
 
-Mixing: {mixing}; seed {data["mixture"]["seed"]}; formats and CoT shares per collection as
+Mixing: {mixing}; seed {data["mixture"]["seed"] if data["mixture"]["seed"] is not None else cfg.seed}; formats and CoT shares per collection as
 configured; benchmark-source tasks held out{decontam}.
 
 ## Hyperparameters
