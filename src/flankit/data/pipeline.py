@@ -83,14 +83,12 @@ def mixture_tokenizer(
 
     n = min(20_000, sample)
     texts: list[str] = []
-    stream = mix.stream()
+    refs = islice(mix.stream(), n)
     with bar("build", "tokenizer sample", n, unit="ex", enabled=progress) as shown:
-        while len(texts) < 2 * n:
-            refs = list(islice(stream, min(1024, n - len(texts) // 2)))
-            ins, tgts = render_refs(mix, refs, render)
-            for i, t in zip(ins, tgts):
-                texts += [i, t]
-            shown.update(len(refs))
+        for batch in iter(lambda: list(islice(refs, 1024)), []):
+            for pair in zip(*render_refs(mix, batch, render)):
+                texts += pair
+            shown.update(len(batch))
     with phase("build", "training the tokenizer", enabled=progress):
         return train_tokenizer(texts, vocab_size, out_dir)
 

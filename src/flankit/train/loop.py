@@ -18,7 +18,7 @@ from typing import ClassVar, Literal
 import torch
 
 from flankit.config import to_dict
-from flankit.data.build import DataConfig, OutputConfig, load_mixture
+from flankit.data.build import DataConfig, load_mixture
 from flankit.data.collections import CollectionSpec, load_collection
 from flankit.data.mixtures import Mixture
 from flankit.data.pipeline import (
@@ -92,8 +92,8 @@ class TrainConfig:
                 "render",
                 "decontaminate",
                 "features",
+                "skip_bad_rows",
             ]
-            + ["skip_bad_rows"]
         },
         **{key: "`flankit data build`, not by `flankit train`" for key in ("output", "num_proc")},
     }
@@ -102,26 +102,30 @@ class TrainConfig:
         refuse_build_keys(self.data)
 
 
-# What `flankit data build` reads but training does not: (key, value when unset, what training
-# uses instead). A set key would have no effect, so it is refused rather than ignored.
+# What `flankit data build` reads but training does not: (key, what training uses instead). A
+# key set away from DataConfig's default would have no effect, so it is refused, not ignored.
 _BUILD_ONLY = (
-    ("output", OutputConfig(), None),
-    ("num_proc", 1, None),
-    ("batch_size", 512, "batch_size (packed rows per step)"),
-    ("features.tokenizer", None, "model.tokenizer"),
-    ("features.vocab_size", 8000, "tokenizer_vocab"),
-    ("features.pack", True, None),
-    ("features.rows_per_shard", 4096, None),
+    ("output", None),
+    ("num_proc", None),
+    ("batch_size", "batch_size (packed rows per step)"),
+    ("features.tokenizer", "model.tokenizer"),
+    ("features.vocab_size", "tokenizer_vocab"),
+    ("features.pack", None),
+    ("features.rows_per_shard", None),
 )
+
+
+def _at(config, key: str):
+    for part in key.split("."):
+        config = getattr(config, part)
+    return config
 
 
 def refuse_build_keys(data: DataConfig) -> None:
     """Refuse a `data.` key that only `flankit data build` uses, naming it."""
-    for key, unset, instead in _BUILD_ONLY:
-        value = data
-        for part in key.split("."):
-            value = getattr(value, part)
-        if value != unset:
+    unset = DataConfig()
+    for key, instead in _BUILD_ONLY:
+        if _at(data, key) != _at(unset, key):
             raise FlankitError(
                 f"data.{key} is used by `flankit data build`, not by `flankit train`",
                 field=f"data.{key}",

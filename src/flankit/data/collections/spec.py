@@ -76,3 +76,9 @@ def require_dir(path: Path, name: str) -> Path:
 def folder_for(spec: CollectionSpec, root: Path, *default: str) -> Path:
     """The spec's `path:`, else `default` under the data root; an error if it is not a folder."""
     return require_dir(Path(spec.path) if spec.path else root.joinpath(*default), spec.name)
+
+
+def named_family(name: str, prefix: str, families) -> str | None:
+    """The family that task name `<prefix><family>` names, or None when it names none."""
+    family = name.removeprefix(prefix)
+    return family if name == prefix + family and family in families else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from flankit.data import synthetic
-from flankit.data.collections.spec import CollectionSpec
+from flankit.data.collections.spec import CollectionSpec, named_family
 from flankit.data.sources import BadRows
 from flankit.data.tasks import Task
 from flankit.errors import FlankitError
@@ -26,7 +26,5 @@ def names(spec: CollectionSpec, root: Path) -> list[str]:
 
 def get(name: str, spec: CollectionSpec, root: Path, bad: BadRows) -> Task | None:
     """One family by task name, held-in or held-out alike (for `flankit data show`)."""
-    family = name.removeprefix("syn_")
-    if name != f"syn_{family}" or family not in synthetic.FAMILY_BY_NAME:
-        return None
-    return synthetic.synthetic_task(family)
+    family = named_family(name, "syn_", synthetic.FAMILY_BY_NAME)
+    return None if family is None else synthetic.synthetic_task(family)

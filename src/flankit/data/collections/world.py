@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from flankit.data import world_tasks
-from flankit.data.collections.spec import CollectionSpec
+from flankit.data.collections.spec import CollectionSpec, named_family
 from flankit.data.sources import BadRows
 from flankit.data.tasks import Task
 
@@ -22,7 +22,5 @@ def names(spec: CollectionSpec, root: Path) -> list[str]:
 
 def get(name: str, spec: CollectionSpec, root: Path, bad: BadRows) -> Task | None:
     """One family by task name, held-in or held-out alike (for `flankit data show`)."""
-    family = name.removeprefix("world_")
-    if name != f"world_{family}" or family not in world_tasks.FAMILY_BY_NAME:
-        return None
-    return world_tasks.world_task(family)
+    family = named_family(name, "world_", world_tasks.FAMILY_BY_NAME)
+    return None if family is None else world_tasks.world_task(family)
