@@ -147,7 +147,7 @@ def run_steps(
     bad: BadRows,
     source: str | None = None,
 ) -> list[Example]:
-    """Every example through the named steps; skipped rows are counted in `bad.skipped`."""
+    """Every example through the named steps; skipped rows are counted in `bad.filtered`."""
     steps = resolve(names, where=source, task=task)
     out = []
     for ex in examples:

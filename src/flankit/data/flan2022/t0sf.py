@@ -26,7 +26,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -34,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from flankit.data.flan2022 import tfrecord
+from flankit.data.sources import read_json
 from flankit.errors import FlankitError
 
 HUB_REPO = "bigscience/P3"
@@ -69,10 +69,10 @@ def _resource(name: str) -> Path:
 def load_catalog(path: str | Path | None = None) -> dict[str, T0Subset]:
     """The T0-SF subsets (193 in the shipped `t0sf_tasks.json`), keyed by subset id."""
     path = Path(path) if path is not None else _resource("t0sf_tasks.json")
-    try:
-        entries = json.loads(path.read_text(encoding="utf-8"))["tasks"]
-    except (OSError, ValueError, KeyError) as exc:
-        raise FlankitError(f"cannot read the T0-SF catalog: {exc}", file=str(path)) from exc
+    data = read_json(path)
+    entries = data.get("tasks") if isinstance(data, dict) else None
+    if not isinstance(entries, list):
+        raise FlankitError("a T0-SF catalog needs a `tasks` list", file=str(path), field="tasks")
     catalog: dict[str, T0Subset] = {}
     for index, entry in enumerate(entries):
         try:
@@ -103,10 +103,7 @@ def load_t0_templates(
     """FLAN's T0 zero-shot wrappers from a `flan_templates.json` (default: the one shipped in
     resources/): {template_type: {task_type: pairs}}."""
     path = Path(path) if path is not None else _resource("resources/flan_templates.json")
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise FlankitError(f"cannot read FLAN templates: {exc}", file=str(path)) from exc
+    data = read_json(path)
     out: dict[str, dict[str, list[tuple[str, str]]]] = {}
     for template_type, key in (("zs_opt", "PATTERNS"), ("zs_noopt", "PATTERNS_NO_OPTIONS")):
         try:
