@@ -8,13 +8,36 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
+FIXTURE_DATA = Path(__file__).resolve().parent / "fixtures" / "data"
+REQUIRE_SHARED = "FLANKIT_REQUIRE_SHARED"
+
+
+def shared_data(path: Path) -> Path:
+    """`path` when the real data folder is there; else the test is skipped, or, where
+    FLANKIT_REQUIRE_SHARED=1 asks that every test runs (CI does), it fails."""
+    if path.is_dir():
+        return path
+    message = f"real data folder not found at {path}"
+    if os.environ.get(REQUIRE_SHARED, "0") not in ("", "0"):
+        pytest.fail(
+            f"{message}; {REQUIRE_SHARED} is set, so tests that read it fail instead of "
+            "skipping (put the data there, or unset it to skip them)",
+            pytrace=False,
+        )
+    pytest.skip(message)
 
 
 @pytest.fixture(scope="session")
 def shared() -> Path:
-    if not SHARED.is_dir():
-        pytest.skip(f"real data folder not found at {SHARED}")
-    return SHARED
+    """The real data folder (../shared/data from the repository root)."""
+    return shared_data(SHARED)
+
+
+@pytest.fixture(scope="session")
+def fixture_data() -> Path:
+    """A few rows of the benchmarks' and CoT files in their publishers' formats, laid out as
+    the real data folder is (tests/fixtures/data, see its README); always present."""
+    return FIXTURE_DATA
 
 
 ACCELERATE = ["-m", "accelerate.commands.launch", "--num_machines", "1", "--mixed_precision", "no"]

@@ -83,43 +83,43 @@ def user_csv(d, row=None, empty=False):
     return _user(d, "d.csv", "csv")
 
 
-def _evaluate(shared, d, **kw):
+def _evaluate(d, **kw):
     cfg = EvalConfig(modes=kw.pop("modes", ["direct"]), data_root=str(d), **kw)
     return lambda bad: build_items(cfg, bad)[0]
 
 
-def mmlu_csv(d, row=None, empty=False, shared=None):
+def mmlu_csv(d, row=None, empty=False, origin=None):
     (d / "mmlu" / "dev").mkdir(parents=True)
     (d / "mmlu" / "val_prerelease").mkdir()
-    shutil.copy(shared / "mmlu/dev/anatomy_dev.csv", d / "mmlu/dev")
+    shutil.copy(origin / "mmlu/dev/anatomy_dev.csv", d / "mmlu/dev")
     rows = [b"Which bone is %d?,femur,tibia,ulna,skull,A" % i for i in range(3)]
     rows[1] = row if row is not None else rows[1]
     (d / "mmlu/val_prerelease/anatomy_val.csv").write_bytes(b"" if empty else _tsv(rows))
-    return _evaluate(shared, d, benchmarks=["mmlu"], mmlu_subjects=["anatomy"])
+    return _evaluate(d, benchmarks=["mmlu"], mmlu_subjects=["anatomy"])
 
 
-def bbh_json(d, row=None, empty=False, data=None, shared=None):
+def bbh_json(d, row=None, empty=False, data=None, origin=None):
     (d / "bbh" / "bbh").mkdir(parents=True)
-    shutil.copytree(shared / "bbh/cot-prompts", d / "bbh/cot-prompts")
+    shutil.copytree(origin / "bbh/cot-prompts", d / "bbh/cot-prompts")
     rows = [{"input": f"Turn left {i} times.", "target": "No"} for i in range(3)]
     raw = _json_rows(rows, row, lambda ex: {"examples": ex})
     raw = json.dumps(data).encode() if data is not None else raw
     (d / "bbh/bbh/navigate.json").write_bytes(b"" if empty else raw)
-    return _evaluate(shared, d, benchmarks=["bbh"], bbh_subtasks=["navigate"])
+    return _evaluate(d, benchmarks=["bbh"], bbh_subtasks=["navigate"])
 
 
-def mgsm_tsv(d, row=None, empty=False, shared=None):
+def mgsm_tsv(d, row=None, empty=False, origin=None):
     (d / "mgsm").mkdir()
-    shutil.copy(shared / "mgsm/exemplars.json", d / "mgsm")
+    shutil.copy(origin / "mgsm/exemplars.json", d / "mgsm")
     rows = [b"What is %d+1?\t%d" % (i, i + 1) for i in range(3)]
     rows[1] = row if row is not None else rows[1]
     (d / "mgsm/mgsm_en.tsv").write_bytes(b"" if empty else _tsv(rows))
-    return _evaluate(shared, d, benchmarks=["mgsm"], modes=["cot"], mgsm_langs=["en"])
+    return _evaluate(d, benchmarks=["mgsm"], modes=["cot"], mgsm_langs=["en"])
 
 
-def tydiqa_json(d, row=None, empty=False, data=None, shared=None):
+def tydiqa_json(d, row=None, empty=False, data=None, origin=None):
     (d / "tydiqa").mkdir()
-    shutil.copy(shared / "tydiqa/tydiqa-one-shot.json", d / "tydiqa")
+    shutil.copy(origin / "tydiqa/tydiqa-one-shot.json", d / "tydiqa")
     rows = [
         {"id": f"english-{i}", "question": f"q{i}?", "answers": [{"text": "a"}]} for i in range(3)
     ]
@@ -128,7 +128,7 @@ def tydiqa_json(d, row=None, empty=False, data=None, shared=None):
     )
     raw = json.dumps(data).encode() if data is not None else raw
     (d / "dev.json").write_bytes(b"" if empty else raw)
-    return _evaluate(shared, d, benchmarks=["tydiqa"], tydiqa_dev=str(d / "dev.json"))
+    return _evaluate(d, benchmarks=["tydiqa"], tydiqa_dev=str(d / "dev.json"))
 
 
 # ------------------------------------------------------------------ the cases
@@ -286,10 +286,10 @@ CASES = [
 EVAL = {mmlu_csv, bbh_json, mgsm_tsv, tydiqa_json}
 
 
-def _make(writer, how, tmp_path, shared):
+def _make(writer, how, tmp_path, origin):
     d = tmp_path / "src"
     d.mkdir()
-    return writer(d, **how, **({"shared": shared} if writer in EVAL else {}))
+    return writer(d, **how, **({"origin": origin} if writer in EVAL else {}))
 
 
 @pytest.mark.parametrize(
@@ -298,9 +298,9 @@ def _make(writer, how, tmp_path, shared):
     ids=[f"{c[0].__name__}-{next(iter(c[1]))}-{i}" for i, c in enumerate(CASES)],
 )
 def test_bad_source_is_refused_with_its_place_or_counted(
-    tmp_path, shared, writer, how, message, counted
+    tmp_path, fixture_data, writer, how, message, counted
 ):
-    load = _make(writer, how, tmp_path, shared)
+    load = _make(writer, how, tmp_path, fixture_data)
     with pytest.raises(FlankitError, match=message):
         load(BadRows())
     skipping = BadRows(skip=True)
@@ -327,7 +327,8 @@ def test_a_task_whose_every_row_is_bad_is_an_error_naming_it(tmp_path):
         load_collection(CollectionSpec(name="cot", path=str(d)), bad=BadRows(skip=True))
 
 
-def test_the_commands_say_it_in_one_line_without_a_traceback(tmp_path, shared):
+@pytest.mark.slow
+def test_the_commands_say_it_in_one_line_without_a_traceback(tmp_path, fixture_data):
     d = tmp_path / "src"
     d.mkdir()
     cot_tsv(d, row=b"What is " + BAD + b"?\t2\tadd")
@@ -343,7 +344,7 @@ def test_the_commands_say_it_in_one_line_without_a_traceback(tmp_path, shared):
     assert build.stderr.strip().endswith(
         "x_train.tsv:2: task cot_x: field question: invalid UTF-8 bytes (re-save the file as UTF-8)"
     )
-    mgsm_tsv(d, row=b"What is it?\tforty", shared=shared)
+    mgsm_tsv(d, row=b"What is it?\tforty", origin=fixture_data)
     ev = subprocess.run(
         [
             *cmd,

@@ -76,6 +76,7 @@ def _config_class(args):
 CHEAP = {("data", "ls"), ("data", "show")}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "argv",
     [c for c in COMMANDS if tuple(c[:2]) in CHEAP],
@@ -141,6 +142,7 @@ def _one_line_error(capsys, argv) -> str:
     return lines[0]
 
 
+@pytest.mark.slow
 def test_missing_local_model_is_a_local_error(tmp_path, capsys, shared, monkeypatch):
     monkeypatch.setenv("FLANKIT_DATA", str(shared))
     monkeypatch.chdir(tmp_path)

@@ -1,3 +1,4 @@
+import csv
 import json
 
 import pytest
@@ -7,6 +8,7 @@ from flankit.cli import main
 from flankit.config import load_config
 from flankit.data.build import DataConfig, build
 from flankit.data.decontam import NgramIndex, eval_texts
+from flankit.errors import FlankitError
 
 LONG = "the quick brown fox jumps over the lazy dog near the quiet river bank today"
 
@@ -26,6 +28,27 @@ def test_eval_files_in_their_formats(shared):
     assert sum(1 for _ in eval_texts(shared / "tydiqa")) >= 9
 
 
+def test_eval_texts_are_the_questions_of_each_format(fixture_data):
+    bbh = fixture_data / "bbh/bbh/navigate.json"
+    inputs = [ex["input"] for ex in json.loads(bbh.read_text())["examples"]]
+    assert list(eval_texts(bbh)) == inputs
+    mmlu = fixture_data / "mmlu/dev/anatomy_dev.csv"
+    with open(mmlu, newline="") as f:
+        assert list(eval_texts(mmlu)) == [" ".join(row[:-1]) for row in csv.reader(f)]
+    mgsm = fixture_data / "mgsm/mgsm_de.tsv"
+    questions = [line.split("\t")[0] for line in mgsm.read_text().splitlines()]
+    assert list(eval_texts(mgsm)) == questions and len(questions) == 3
+    shots = json.loads((fixture_data / "tydiqa/tydiqa-one-shot.json").read_text())
+    qa = [f"{s['question']} {s['context']}" for lang in shots for s in shots[lang]]
+    assert list(eval_texts(fixture_data / "tydiqa")) == qa and len(qa) == 9
+    # A folder: its evaluation files in sorted order (exemplars.json holds no questions), no
+    # LICENSE or README.
+    assert list(eval_texts(fixture_data / "mgsm"))[:3] == questions
+    assert len(list(eval_texts(fixture_data / "mgsm"))) == 9
+    with pytest.raises(FlankitError, match="evaluation file not found"):
+        list(eval_texts(fixture_data / "no-such.json"))
+
+
 def _config(tmp_path, eval_file, **over):
     cfg = tmp_path / "data.yaml"
     cfg.write_text(f"""
@@ -39,6 +62,7 @@ features: {{tokenizer: train, vocab_size: 300, input_length: 256, target_length:
     return load_config(DataConfig, cfg, [f"{k}={v}" for k, v in over.items()])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("layout,fmt,num_proc", [("encdec", "jsonl", 1), ("decoder", "parquet", 2)])
 def test_build_writes_shards_tokens_and_report(tmp_path, layout, fmt, num_proc):
     # An "evaluation set" that copies one synthetic table question verbatim must be caught.
@@ -121,6 +145,7 @@ def test_bad_rows_stop_the_build_or_are_counted(tmp_path, capsys):
     )
 
 
+@pytest.mark.slow
 def test_cli_ls_show_and_config_errors(tmp_path, capsys, shared):
     assert main(["data", "ls", "--data-root", str(shared)]) == 0
     out = capsys.readouterr().out

@@ -49,6 +49,7 @@ def tiny_llama():
     return model.eval(), tok
 
 
+@pytest.mark.slow
 def test_shared_prefix_gives_the_same_scores_and_outputs(shared, tiny_llama):
     from flankit.evals.benchmarks import bbh
 

@@ -12,12 +12,14 @@ from flankit.evals.runner import EvalConfig, evaluate, score
 # ------------------------------------------------------------------ golden prompts
 
 
-def test_bbh_cot_prompt_is_the_official_text_then_the_question(shared):
-    items = bbh.load(shared / "bbh", ["cot", "direct"], limit=1, subtasks=["navigate"])
+def test_bbh_cot_prompt_is_the_official_text_then_the_question(fixture_data):
+    items = bbh.load(fixture_data / "bbh", ["cot", "direct"], limit=1, subtasks=["navigate"])
     cot = next(i for i in items if i.mode == "cot")
-    raw = (shared / "bbh/cot-prompts/navigate.txt").read_text()
+    raw = (fixture_data / "bbh/cot-prompts/navigate.txt").read_text()
     official = raw.split("-----\n", 1)[1].strip()
-    question = json.loads((shared / "bbh/bbh/navigate.json").read_text())["examples"][0]["input"]
+    question = json.loads((fixture_data / "bbh/bbh/navigate.json").read_text())["examples"][0][
+        "input"
+    ]
     assert cot.prompt == f"{official}\n\nQ: {question}\nA: Let's think step by step."
     direct = next(i for i in items if i.mode == "direct")
     assert (
@@ -35,9 +37,11 @@ def test_bbh_has_27_subtasks_and_chance_from_the_answer_set(shared):
     assert by["word_sorting"] == 1 / 250 and by["boolean_expressions"] == 0.5
 
 
-def test_mmlu_cot_prompt_matches_flan_file_and_direct_format(shared):
-    items = mmlu.load(shared / "mmlu", ["direct", "cot"], limit=1, subject_filter=["anatomy"])
-    cot_text = json.loads((shared / "mmlu/flan_cot_prompts/mmlu-cot.json").read_text())["anatomy"]
+def test_mmlu_cot_prompt_matches_flan_file_and_direct_format(fixture_data):
+    items = mmlu.load(fixture_data / "mmlu", ["direct", "cot"], limit=1, subject_filter=["anatomy"])
+    cot_text = json.loads((fixture_data / "mmlu/flan_cot_prompts/mmlu-cot.json").read_text())[
+        "anatomy"
+    ]
     cot = next(i for i in items if i.mode == "cot")
     assert cot.prompt.startswith(cot_text.rstrip() + "\n\nQ: ")
     assert cot.prompt.endswith("\nA: Let's think step by step.")
@@ -58,18 +62,18 @@ def test_mmlu_splits_and_subject_count(shared):
     assert len(val) == 11 and len(test) == 100
 
 
-def test_mgsm_native_prompts(shared):
-    items = mgsm.load(shared / "mgsm", ["cot"], limit=1, langs=["de", "zh"])
+def test_mgsm_native_prompts(fixture_data):
+    items = mgsm.load(fixture_data / "mgsm", ["cot"], limit=1, langs=["de", "zh"])
     de, zh = items
-    ex = json.loads((shared / "mgsm/exemplars.json").read_text())["MGSM_EXEMPLARS"]
+    ex = json.loads((fixture_data / "mgsm/exemplars.json").read_text())["MGSM_EXEMPLARS"]
     assert de.prompt.startswith(ex["de"]["1"]["q"] + "\n" + ex["de"]["1"]["a"] + "\n\n")
     assert de.prompt.endswith("\nSchritt-für-Schritt-Antwort:") and "\nFrage: " in de.prompt
     assert zh.prompt.endswith("\n逐步解答：") and "\n问题：" in zh.prompt
     assert de.gold == "18" and de.prompt.count("Die Antwort ") == 8  # "ist" and "lautet" both occur
 
 
-def test_tydiqa_one_shot_prompt(tmp_path, shared):
-    shots = json.loads((shared / "tydiqa/tydiqa-one-shot.json").read_text())
+def test_tydiqa_one_shot_prompt(tmp_path, fixture_data):
+    shots = json.loads((fixture_data / "tydiqa/tydiqa-one-shot.json").read_text())
     fi = shots["finnish"][0]
     dev = {
         "data": [
@@ -91,7 +95,7 @@ def test_tydiqa_one_shot_prompt(tmp_path, shared):
     }
     path = tmp_path / "dev.json"
     path.write_text(json.dumps(dev))
-    (item,) = tydiqa.load(path, shared / "tydiqa/tydiqa-one-shot.json")
+    (item,) = tydiqa.load(path, fixture_data / "tydiqa/tydiqa-one-shot.json")
     assert item.prompt.startswith(
         fi["context"].strip()
         + "\n\nQ: "
@@ -123,7 +127,7 @@ def test_tydiqa_one_shot_prompt(tmp_path, shared):
     }
     path.write_text(json.dumps(blank))
     with pytest.raises(FlankitError, match="no gold answer"):
-        tydiqa.load(path, shared / "tydiqa/tydiqa-one-shot.json")
+        tydiqa.load(path, fixture_data / "tydiqa/tydiqa-one-shot.json")
 
 
 # ------------------------------------------------------------------ extraction
@@ -323,6 +327,7 @@ def tiny_models(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shape", ["t5-tiny", "llama-tiny"])
 def test_end_to_end_tiny_random_models(tmp_path, shared, tiny_models, shape):
     from flankit.cli import main
@@ -404,6 +409,7 @@ def test_end_to_end_tiny_random_models(tmp_path, shared, tiny_models, shape):
     assert "Flan-T5-XL (paper)" in (out / "report.md").read_text()
 
 
+@pytest.mark.slow
 def test_loglikelihood_scoring_for_mmlu(tmp_path, shared, tiny_models):
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
@@ -438,6 +444,7 @@ def test_score_rules():
     assert score(it, "First ... So the answer is 18.")[1]
 
 
+@pytest.mark.slow
 def test_two_process_eval_merges_to_the_single_process_result(
     tmp_path, shared, tiny_models, launch
 ):

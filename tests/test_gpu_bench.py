@@ -15,6 +15,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import gpu_bench  # noqa: E402
 
 
+@pytest.mark.slow
 def test_dry_run_runs_every_section(tmp_path):
     env = {**os.environ, "PYTHON": sys.executable, "OUT": str(tmp_path)}
     proc = subprocess.run(
@@ -51,6 +52,7 @@ def test_dry_run_runs_every_section(tmp_path):
     assert (tmp_path / "gpu_log.txt").exists()
 
 
+@pytest.mark.slow
 def test_a_failing_section_is_recorded_and_the_rest_run(tmp_path, monkeypatch):
     def broken(plan, budget, need):
         raise RuntimeError("kernel exploded")
@@ -71,6 +73,7 @@ def test_a_failing_section_is_recorded_and_the_rest_run(tmp_path, monkeypatch):
     assert "- train: RuntimeError: kernel exploded" in (tmp_path / "gpu_results.md").read_text()
 
 
+@pytest.mark.slow
 def test_sections_past_the_budget_are_skipped(tmp_path):
     rc = gpu_bench.main(["--dry-run", "--out", str(tmp_path), "--budget", "0"])
     res = json.loads((tmp_path / "gpu_results.json").read_text())

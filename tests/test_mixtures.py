@@ -24,6 +24,7 @@ def _tasks(collection, sizes):
     ]
 
 
+@pytest.mark.slow
 def test_rates_and_caps_on_a_long_stream():
     a = CollectionSpec(name="aa", rate=0.25, cap=100)
     b = CollectionSpec(name="bb", rate=0.75, cap=1000)

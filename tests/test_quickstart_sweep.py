@@ -56,6 +56,7 @@ chunk_examples: 64
 """
 
 
+@pytest.mark.slow
 def test_sweep_grid_resume_and_report(tmp_path, capsys):
     (tmp_path / "base.yaml").write_text(BASE)
     (tmp_path / "sweep.yaml").write_text(
@@ -113,6 +114,7 @@ chunk_examples: 64
 """
 
 
+@pytest.mark.slow
 def test_world_sweep_pretrains_once_per_shape_and_reports_seeds(tmp_path, monkeypatch):
     monkeypatch.setenv("FLANKIT_CACHE", str(tmp_path / "cache"))
     (tmp_path / "pre.yaml").write_text(PRETRAIN)

@@ -51,6 +51,7 @@ def workdir(tmp_path_factory, shared):
         os.environ.pop("FLANKIT_DATA", None)
 
 
+@pytest.mark.slow
 def test_readme_generate_runs_as_printed(workdir, capsys):
     capsys.readouterr()
     assert (workdir / "runs/tiny_cpu/final/README.md").exists()
@@ -58,6 +59,7 @@ def test_readme_generate_runs_as_printed(workdir, capsys):
     assert "Traceback" not in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_readme_eval_on_mgsm_scripts_the_tokenizer_cannot_spell(workdir, capsys):
     line = _readme(["eval", "--model", "runs/tiny_cpu/final", "--benchmarks", "bbh,mgsm"])
     quick = ["--bbh-subtasks", "boolean_expressions", "--mgsm-langs", "zh,ja,th,bn,te"]
@@ -72,6 +74,7 @@ def test_readme_eval_on_mgsm_scripts_the_tokenizer_cannot_spell(workdir, capsys)
     assert all("问题" not in s["output"] for s in samples)  # cut at the stop string if produced
 
 
+@pytest.mark.slow
 def test_mgsm_alone_with_stop_strings_the_tokenizer_cannot_spell(workdir, capsys):
     # Alone, no request of a batch has a stop string the tokenizer can spell (mixed with BBH
     # requests, transformers tolerates the unspellable ones), so this is the case that failed.

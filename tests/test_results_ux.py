@@ -80,6 +80,7 @@ def test_bbh_chance_from_each_subtasks_answer_set(shared):
     assert few["boolean_expressions"] == 50.0 and few["object_counting"] == pytest.approx(100 / 17)
 
 
+@pytest.mark.slow
 def test_report_rerenders_the_committed_study_from_sweep_json(tmp_path, capsys):
     study = REPO / "docs" / "study" / "scratch"
     assert main(["report", str(study), "--out", str(tmp_path)]) == 0
@@ -205,6 +206,7 @@ def trained(tmp_path_factory):
     return cfg, train
 
 
+@pytest.mark.slow
 def test_training_shows_a_token_rate_from_the_first_step(trained, capfd):
     cfg, train = trained
     train(cfg, progress=True)
@@ -212,6 +214,7 @@ def test_training_shows_a_token_rate_from_the_first_step(trained, capfd):
     assert shown and all(v.replace(",", "") != "0" for v in shown), shown
 
 
+@pytest.mark.slow
 def test_exports_load_without_warnings_and_cards_have_real_values(trained, capfd):
     from flankit.models import ModelSpec, load_pretrained
 

@@ -75,6 +75,7 @@ def test_packed_loss_equals_unpacked_and_naive_packing_differs(tok, shape):
         assert abs(loss_n.item() - loss_p.item()) / n_p.item() > 1e-3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shape", ["t5-tiny", "llama-tiny"])
 def test_flex_attention_block_masks_match_dense_masks(tok, shape):
     """FlexAttention (BlockMasks from segment ids, T5 bias in score_mod) gives the loss of the

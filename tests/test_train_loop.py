@@ -53,6 +53,7 @@ def _weights(run):
     return load_file(str(run / "final" / "model.safetensors"))
 
 
+@pytest.mark.slow
 def test_accumulation_matches_one_big_batch(tmp_path, tok_dir):
     _, a = _cfg(tmp_path, tok_dir, "big", steps=3, dropout=0.0)
     _, b = _cfg(tmp_path, tok_dir, "acc", steps=3, dropout=0.0, extra=["micro_batch_size=1"])
@@ -71,6 +72,7 @@ def _metrics(run):
     return rows
 
 
+@pytest.mark.slow
 def test_kill_and_resume_equals_uninterrupted(tmp_path, tok_dir):
     _, whole = _cfg(tmp_path, tok_dir, "whole", steps=10)
     train(whole, progress=False)
@@ -104,6 +106,7 @@ def test_kill_and_resume_equals_uninterrupted(tmp_path, tok_dir):
     assert ma == mb and mb[-1]["examples"] > mb[0]["examples"] > 0
 
 
+@pytest.mark.slow
 def test_damaged_latest_checkpoint_falls_back(tmp_path, tok_dir):
     path, cfg = _cfg(tmp_path, tok_dir, "dmg", steps=6)
     train(cfg, progress=False)
@@ -116,6 +119,7 @@ def test_damaged_latest_checkpoint_falls_back(tmp_path, tok_dir):
     assert result["steps"] == 8
 
 
+@pytest.mark.slow
 def test_export_loads_with_from_pretrained_and_generates(tmp_path, tok_dir):
     _, cfg = _cfg(tmp_path, tok_dir, "exp", steps=2)
     train(cfg, progress=False)
@@ -143,6 +147,7 @@ def test_bad_config_values(tmp_path, tok_dir):
         _cfg(tmp_path, tok_dir, "bad3", extra=["optim.learning_rate=1"])
 
 
+@pytest.mark.slow
 def test_two_processes_match_one_with_the_same_global_batch(tmp_path, tok_dir, launch):
     path, one = _cfg(tmp_path, tok_dir, "one", steps=3, dropout=0.0)
     train(one, progress=False)
@@ -154,6 +159,7 @@ def test_two_processes_match_one_with_the_same_global_batch(tmp_path, tok_dir, l
         assert torch.allclose(wa[k], wb[k], atol=1e-5, rtol=1e-4), k
 
 
+@pytest.mark.slow
 def test_fsdp_sharded_training_and_resume_match_a_whole_model(tmp_path, tok_dir, launch):
     """parallel=fsdp over 2 processes (FSDP2 on CPU, gloo): the weights after 3 steps equal one
     whole-model process; resuming the sharded checkpoint for 2 more steps equals resuming the
@@ -186,6 +192,7 @@ def test_fsdp_sharded_training_and_resume_match_a_whole_model(tmp_path, tok_dir,
         train(again, resume=True, progress=False)
 
 
+@pytest.mark.slow
 def test_fsdp_decoder_with_accumulation_and_best_checkpoint(tmp_path, tok_dir, launch):
     extra = [
         "model.shape=llama-tiny",
@@ -207,6 +214,7 @@ def test_fsdp_decoder_with_accumulation_and_best_checkpoint(tmp_path, tok_dir, l
             assert torch.allclose(wa[k], wb[k], atol=1e-5, rtol=1e-4), (folder, k)
 
 
+@pytest.mark.slow
 def test_lora_decoder_and_tensorboard(tmp_path, tok_dir):
     pytest.importorskip("peft")
     pytest.importorskip("tensorboard")
@@ -233,6 +241,7 @@ def test_lora_decoder_and_tensorboard(tmp_path, tok_dir):
     assert list((tmp_path / "lora" / "tensorboard").glob("events.out.tfevents.*"))
 
 
+@pytest.mark.slow
 def test_bf16_autocast_matches_fp32_closely(tmp_path, tok_dir):
     _, fp32 = _cfg(tmp_path, tok_dir, "fp32", steps=2, dropout=0.0)
     _, bf16 = _cfg(tmp_path, tok_dir, "bf16", steps=2, dropout=0.0, extra=["precision=bf16"])
@@ -240,6 +249,7 @@ def test_bf16_autocast_matches_fp32_closely(tmp_path, tok_dir):
     assert abs(a["loss"] - b["loss"]) / a["loss"] < 0.05
 
 
+@pytest.mark.slow
 def test_resuming_a_finished_run_exports_again(tmp_path, tok_dir):
     path, cfg = _cfg(tmp_path, tok_dir, "fin", steps=2)
     first = train(cfg, progress=False)
@@ -247,6 +257,7 @@ def test_resuming_a_finished_run_exports_again(tmp_path, tok_dir):
     assert again["steps"] == 2 and again["loss"] == pytest.approx(first["loss"])
 
 
+@pytest.mark.slow
 def test_quick_evaluation_suite_during_training(tmp_path, tok_dir):
     import json
 
@@ -306,6 +317,7 @@ def test_engine_requirements_are_checked_before_training():
     _check_engine(ok, NS(distributed_type="MULTI_GPU", num_processes=2), micro=4, resume=True)
 
 
+@pytest.mark.slow
 def test_flipped_byte_checkpoint_is_skipped_and_resume_is_bitwise_equal(tmp_path, tok_dir, capsys):
     from flankit.cli import main
     from flankit.errors import FlankitWarning

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import difflib
 import os
 import re
 import sys
 import traceback
 from pathlib import Path
 
-from flankit.errors import FlankitError, describe_failure
+from flankit.errors import FlankitError, describe_failure, suggest
 
 
 def _data_ls(args: argparse.Namespace) -> int:
@@ -20,7 +19,7 @@ def _data_ls(args: argparse.Namespace) -> int:
     if args.collection and args.collection not in KINDS and not args.path:
         raise FlankitError(
             f"unknown collection {args.collection!r}",
-            hint=_did_you_mean(args.collection, list(KINDS))
+            hint=suggest(args.collection, list(KINDS))
             + "; a collection of your own needs --path to its YAML file",
         )
     names = [args.collection] if args.collection else list(KINDS)
@@ -58,18 +57,12 @@ def _data_ls(args: argparse.Namespace) -> int:
     return 0
 
 
-def _did_you_mean(word: str, choices) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.5)
-    listed = ", ".join(choices)
-    return f"did you mean {close[0]}? choose from {listed}" if close else f"choose from {listed}"
-
-
 def _comma_list(text: str, choices, what: str) -> list[str]:
     """A comma list whose every entry is one of `choices`, or a FlankitError with a suggestion."""
     items = [x.strip() for x in text.split(",") if x.strip()]
     for item in items:
         if item not in choices:
-            raise FlankitError(f"unknown {what} {item!r}", hint=_did_you_mean(item, choices))
+            raise FlankitError(f"unknown {what} {item!r}", hint=suggest(item, choices))
     return items
 
 
@@ -280,6 +273,11 @@ def _sweep(args: argparse.Namespace) -> int:
     from flankit.sweep import load_sweep_config, run_sweep
 
     cfg = load_sweep_config(args.config, list(args.overrides))
+    if args.dry_run:
+        from flankit.sweep_plan import format_plan, plan
+
+        print(format_plan(plan(cfg)))
+        return 0
     rows = run_sweep(cfg, progress=not args.quiet)
     print(f"{len(rows)} runs collected: {cfg.out_dir}/sweep.md")
     return 0
@@ -612,6 +610,11 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("config", help="YAML sweep config (configs/sweep/)")
     sw.add_argument("overrides", nargs="*", help=OVERRIDES_HELP + ", e.g. steps=100")
     sw.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    sw.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="list each run's mixture, task count and example budget; train nothing",
+    )
     sw.set_defaults(func=_sweep)
 
     rp = _verb(

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import difflib
 import types
 import typing
 from pathlib import Path
@@ -26,7 +25,7 @@ from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
 
 import yaml
 
-from flankit.errors import FlankitError
+from flankit.errors import FlankitError, suggest
 
 T = TypeVar("T")
 
@@ -121,10 +120,7 @@ def from_dict(cls: type[T], data: Any, where: str = "<config>", prefix: str = ""
         if key in elsewhere and key not in fields:
             raise FlankitError(f"{key} is used by {elsewhere[key]}", file=where)
         if key not in fields:
-            close = difflib.get_close_matches(str(key), list(fields), n=1)
-            hint = (
-                f"did you mean {prefix}{close[0]}?" if close else f"known keys: {', '.join(fields)}"
-            )
+            hint = suggest(key, fields, prefix=prefix, otherwise=f"known keys: {', '.join(fields)}")
             raise FlankitError(f"unknown config key {prefix}{key}", file=where, hint=hint)
     kwargs = {}
     for name, value in data.items():
@@ -151,7 +147,7 @@ def to_dict(obj: Any) -> Any:
     return obj
 
 
-def _coerce(tp: Any, value: Any, where: str, key: str) -> Any:
+def _coerce(tp: Any, value: Any, where: str, key: str) -> Any:  # noqa: C901
     origin = get_origin(tp)
     args = get_args(tp)
     if tp is Any:

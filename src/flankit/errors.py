@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import warnings
+from collections.abc import Iterable
 
 
 class FlankitError(Exception):
@@ -45,6 +47,25 @@ class FlankitError(Exception):
         if self.hint:
             text += f" ({self.hint})"
         return text
+
+
+def suggest(
+    name: str, choices: Iterable[str], *, n: int = 1, prefix: str = "", otherwise: str | None = None
+) -> str:
+    """The hint for a name that is none of `choices`: up to `n` close ones (each after `prefix`),
+    else `otherwise` (by default, every choice).
+
+    Example:
+        >>> suggest("bbhh", ["mmlu", "bbh", "mgsm"])
+        'did you mean bbh?'
+        >>> suggest("xyz", ["mmlu", "bbh"])
+        'choose from mmlu, bbh'
+    """
+    choices = [str(c) for c in choices]
+    close = difflib.get_close_matches(str(name), choices, n=n, cutoff=0.6)
+    if close:
+        return "did you mean " + ", ".join(prefix + c for c in close) + "?"
+    return otherwise if otherwise is not None else "choose from " + ", ".join(choices)
 
 
 class FlankitWarning(UserWarning):

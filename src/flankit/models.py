@@ -1,7 +1,7 @@
 """Load a model and tokenizer (hub id, local directory, GGUF file) or build one from a named shape.
 
-The family, `encdec` (T5-like) or `decoder` (Llama-like), decides the features the trainer feeds;
-nothing else depends on it.
+A model's family (`flankit.family`: encoder-decoder or decoder-only) decides its features, loss
+and evaluation; the loaders here return the family's name, the value `data.features.layout` takes.
 
 Example:
     >>> from flankit.tokenizer import train_tokenizer
@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flankit.errors import FlankitError
+from flankit.family import ModelFamily, as_family, family_of
 
 # T5 v1.1 shapes (gated-GELU, untied head, head dim 64) as in the t5x gin files; tiny/mini for CPU.
 T5_SHAPES = {
@@ -68,12 +69,13 @@ class LoraSpec:
     target_modules: list[str] | None = None  # None: peft's default for the architecture
 
 
-def apply_lora(model, spec: LoraSpec, family: str):
+def apply_lora(model, spec: LoraSpec, family: str | ModelFamily):
+    """The model with LoRA adapters for its family's task (`family`: a family or its name)."""
     try:
         from peft import LoraConfig, TaskType, get_peft_model
     except ImportError as exc:
         raise FlankitError("LoRA needs the peft package", hint="pip install peft") from exc
-    task = TaskType.SEQ_2_SEQ_LM if family == "encdec" else TaskType.CAUSAL_LM
+    task = getattr(TaskType, as_family(family).peft_task)
     cfg = LoraConfig(
         r=spec.r,
         lora_alpha=spec.alpha,
@@ -98,10 +100,6 @@ class ModelSpec:
     lora: LoraSpec | None = None
 
 
-def family_of(model) -> str:
-    return "encdec" if getattr(model.config, "is_encoder_decoder", False) else "decoder"
-
-
 def untie_lm_head(model) -> None:
     """Give a T5 model its own output head, as T5 v1.1 / Flan-T5 have (transformers 5 ties it)."""
     import torch
@@ -117,7 +115,8 @@ def untie_lm_head(model) -> None:
 def build_model(
     shape: str, tokenizer, *, dropout: float = 0.0, seed: int = 0, max_positions: int = 4096
 ):
-    """A randomly initialised model of a named shape, sized to the tokenizer's vocabulary."""
+    """(model, family name): a randomly initialised model of a named shape, sized to the
+    tokenizer's vocabulary."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM, T5Config, T5ForConditionalGeneration
 
@@ -149,7 +148,7 @@ def build_model(
         # (as t5x initialises T5 v1.1's separate logits layer); otherwise initial logits explode.
         with torch.no_grad():
             model.lm_head.weight.normal_(0.0, s["d_model"] ** -0.5)
-        return model, "encdec"
+        return model, family_of(model).name
     if shape in LLAMA_SHAPES:
         cfg = LlamaConfig(
             vocab_size=vocab,
@@ -161,13 +160,15 @@ def build_model(
             bos_token_id=tokenizer.bos_token_id if tokenizer.bos_token_id is not None else eos,
             tie_word_embeddings=False,
         )
-        return LlamaForCausalLM(cfg), "decoder"
+        model = LlamaForCausalLM(cfg)
+        return model, family_of(model).name
     raise FlankitError(f"unknown model shape {shape!r}; choose one of {', '.join(SHAPES)}")
 
 
 def load_pretrained(spec: ModelSpec, dtype=None):
-    """(model, tokenizer, family) from a hub id, a local directory or a GGUF file."""
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+    """(model, tokenizer, family name) from a hub id, a local directory or a GGUF file."""
+    import transformers
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     path = spec.path
     kwargs = {"trust_remote_code": spec.trust_remote_code, **hub_access(path, what="model")}
@@ -195,7 +196,7 @@ def load_pretrained(spec: ModelSpec, dtype=None):
                     trust_remote_code=spec.trust_remote_code,
                     local_files_only=kwargs.get("local_files_only", False),
                 )
-                auto = AutoModelForSeq2SeqLM if config.is_encoder_decoder else AutoModelForCausalLM
+                auto = getattr(transformers, family_of(config).auto_model)
                 model = auto.from_pretrained(path, **kwargs)
                 tok = AutoTokenizer.from_pretrained(
                     spec.tokenizer or path, trust_remote_code=spec.trust_remote_code, **tok_kwargs
@@ -209,7 +210,7 @@ def load_pretrained(spec: ModelSpec, dtype=None):
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
     check_vocab(model, tok)
-    return model, tok, family_of(model)
+    return model, tok, family_of(model).name
 
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")

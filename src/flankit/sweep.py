@@ -91,6 +91,8 @@ def run_config(cfg: SweepConfig, base_path: Path, run: Run) -> TrainConfig:
                     f"sweep rates do not name collection {c['name']!r}", field="rates"
                 )
             c["rate"] = run.rates[c["name"]]
+    # A collection at rate 0 is left out of the run: a task-count point without it.
+    base["data"]["collections"] = [c for c in collections if c.get("rate") != 0]
     if run.shape is not None:
         base["model"]["shape"] = run.shape
         base["model"]["path"] = None

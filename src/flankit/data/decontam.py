@@ -112,55 +112,54 @@ class NgramIndex:
 
 def eval_texts(path: str | Path) -> Iterator[str]:
     """The question/context texts in an evaluation file or a directory of them."""
-    path = Path(path)
-    if path.is_dir():
-        for child in sorted(path.rglob("*")):
-            if child.is_file() and child.suffix in (".json", ".jsonl", ".csv", ".tsv"):
-                yield from eval_texts(child)
-        return
-    if not path.exists():
-        raise FlankitError(
-            "evaluation file not found", file=str(path), hint="fix decontaminate.eval_paths"
-        )
-    if path.suffix == ".csv":  # MMLU: question, A, B, C, D, answer
-        with open(path, encoding="utf-8", newline="") as f:
-            for row in csv.reader(f):
-                if row:
-                    yield " ".join(row[:-1]) if len(row) > 2 else row[0]
-    elif path.suffix == ".tsv":  # MGSM: question \t answer
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                yield line.split("\t", 1)[0]
-    elif path.suffix == ".jsonl":
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                if line.strip():
-                    row = json.loads(line)
-                    yield " ".join(str(row.get(k, "")) for k in ("input", "question", "context"))
-    elif path.suffix == ".json":
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise FlankitError(f"invalid JSON: {exc.msg}", file=str(path), line=exc.lineno) from exc
-        yield from _json_texts(data)
+    for file in _eval_files(Path(path)):
+        reader = _TEXT_READERS.get(file.suffix)
+        if reader is not None:
+            yield from reader(file)
+
+
+def _csv_texts(path: Path) -> Iterator[str]:
+    """MMLU: question, A, B, C, D, answer."""
+    with open(path, encoding="utf-8", newline="") as f:
+        for row in csv.reader(f):
+            if row:
+                yield " ".join(row[:-1]) if len(row) > 2 else row[0]
+
+
+def _tsv_texts(path: Path) -> Iterator[str]:
+    """MGSM: question \t answer."""
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            yield line.split("\t", 1)[0]
+
+
+def _jsonl_texts(path: Path) -> Iterator[str]:
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                row = json.loads(line)
+                yield " ".join(str(row.get(k, "")) for k in ("input", "question", "context"))
+
+
+def _json_file_texts(path: Path) -> Iterator[str]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise FlankitError(f"invalid JSON: {exc.msg}", file=str(path), line=exc.lineno) from exc
+    yield from _json_texts(data)
+
+
+_TEXT_READERS = {
+    ".csv": _csv_texts,
+    ".tsv": _tsv_texts,
+    ".jsonl": _jsonl_texts,
+    ".json": _json_file_texts,
+}
 
 
 def _json_texts(data) -> Iterator[str]:
     if isinstance(data, dict):
-        if "examples" in data and isinstance(data["examples"], list):  # BBH / BIG-bench
-            for ex in data["examples"]:
-                if isinstance(ex, dict):
-                    yield str(ex.get("input", ""))
-            return
-        if "data" in data and isinstance(data["data"], list):  # SQuAD format (TyDiQA GoldP)
-            for article in data["data"]:
-                for para in article.get("paragraphs", []):
-                    yield para.get("context", "")
-                    for qa in para.get("qas", []):
-                        yield qa.get("question", "")
-            return
-        for value in data.values():  # e.g. {"finnish": [{context, question, ...}]}
-            yield from _json_texts(value)
+        yield from _json_mapping_texts(data)
     elif isinstance(data, list):
         for item in data:
             if isinstance(item, dict):
@@ -169,6 +168,22 @@ def _json_texts(data) -> Iterator[str]:
                 )
             else:
                 yield from _json_texts(item)
+
+
+def _json_mapping_texts(data: dict) -> Iterator[str]:
+    if isinstance(data.get("examples"), list):  # BBH / BIG-bench
+        for ex in data["examples"]:
+            if isinstance(ex, dict):
+                yield str(ex.get("input", ""))
+    elif isinstance(data.get("data"), list):  # SQuAD format (TyDiQA GoldP)
+        for article in data["data"]:
+            for para in article.get("paragraphs", []):
+                yield para.get("context", "")
+                for qa in para.get("qas", []):
+                    yield qa.get("question", "")
+    else:
+        for value in data.values():  # e.g. {"finnish": [{context, question, ...}]}
+            yield from _json_texts(value)
 
 
 def cache_root(cache_dir: str | Path | None = None) -> Path:
@@ -219,12 +234,9 @@ def build_index(paths: list[str], n: int = 13, cache_dir: str | Path | None = No
 
 
 def _eval_files(path: Path) -> list[Path]:
+    """The evaluation files at `path`: itself, or those below it (sorted) when it is a folder."""
     if path.is_dir():
-        return [
-            c
-            for c in path.rglob("*")
-            if c.is_file() and c.suffix in (".json", ".jsonl", ".csv", ".tsv")
-        ]
+        return sorted(c for c in path.rglob("*") if c.is_file() and c.suffix in _TEXT_READERS)
     if not path.exists():
         raise FlankitError(
             "evaluation file not found", file=str(path), hint="fix decontaminate.eval_paths"

@@ -7,7 +7,9 @@
 - `decoder` (Llama-style): input then target in one sequence. Per row: `input_ids`, `segment_ids`,
   `positions`, `loss_mask` (1 where the token is a target token to predict).
 
-Segment ids count packed examples from 1; 0 is padding. Arrays are int32.
+Segment ids count packed examples from 1; 0 is padding. Arrays are int32. How a family tokenizes,
+cuts and lays out an example is decided in `flankit.family`; the functions here that take a
+`layout` (a family or its name) hand the work to it.
 
 Example:
     >>> rows = encdec_rows([[([5, 6, 1], [7, 1]), ([8, 1], [9, 1])]], 6, 4, pad_id=0, start_id=0)
@@ -18,8 +20,12 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from flankit.family import ModelFamily
 
 ENCDEC_KEYS = (
     "encoder_input_ids",
@@ -103,49 +109,35 @@ def decoder_rows(
 
 
 def token_pairs(
-    tokenizer, inputs: list[str], targets: list[str], layout: str
+    tokenizer, inputs: list[str], targets: list[str], layout: str | ModelFamily
 ) -> list[tuple[list[int], list[int]]]:
-    """Token ids per example: EOS ends targets (and, for T5, encoder inputs).
-
-    Decoder-only targets are tokenized with a leading space, as they follow the prompt's text.
-    """
-    from flankit.tokenizer import encode
-
-    eos = tokenizer.eos_token_id
-    if layout == "decoder":
-        ins = encode(tokenizer, inputs)
-        outs = encode(tokenizer, [" " + t for t in targets])
-    else:
-        ins = [ids + [eos] for ids in encode(tokenizer, inputs)]
-        outs = encode(tokenizer, targets)
-    return [(i, o + [eos]) for i, o in zip(ins, outs)]
+    """Token ids per example, as the family `layout` (a family or its name) lays them out."""
+    return _family(layout).token_pairs(tokenizer, inputs, targets)
 
 
 def fit_example(
-    inp: list[int], tgt: list[int], layout: str, lengths: tuple[int, ...], eos_id: int | None
+    inp: list[int],
+    tgt: list[int],
+    layout: str | ModelFamily,
+    lengths: tuple[int, ...],
+    eos_id: int | None,
 ) -> tuple[list[int], list[int], int, int]:
-    """Cut one example to the row lengths: (inputs, targets, input tokens dropped, target tokens dropped).
-
-    Encoder-decoder inputs keep their start; decoder-only prompts keep their end (the question),
-    so the target stays whole whenever it fits.
-    """
-    if layout == "encdec":
-        inp, di = truncate(inp, lengths[0], eos_id)
-        tgt, dt = truncate(tgt, lengths[1], eos_id)
-    else:
-        tgt, dt = truncate(tgt, lengths[0], eos_id)
-        inp, di = truncate(inp, lengths[0] - len(tgt), None, keep="end")
-    return inp, tgt, di, dt
+    """Cut one example to the row lengths: (inputs, targets, input tokens dropped, target tokens dropped)."""
+    return _family(layout).fit_example(inp, tgt, lengths, eos_id)
 
 
-def row_lengths(inp: list[int], tgt: list[int], layout: str) -> tuple[int, ...]:
-    return (len(inp), len(tgt)) if layout == "encdec" else (len(inp) + len(tgt),)
+def row_lengths(inp: list[int], tgt: list[int], layout: str | ModelFamily) -> tuple[int, ...]:
+    return _family(layout).row_lengths(inp, tgt)
 
 
 def rows_to_arrays(
-    rows, layout: str, lengths: tuple[int, ...], pad_id: int
+    rows, layout: str | ModelFamily, lengths: tuple[int, ...], pad_id: int
 ) -> dict[str, np.ndarray]:
-    """Feature arrays for packed rows in either layout (T5's decoder start id is the pad id)."""
-    if layout == "encdec":
-        return encdec_rows(rows, lengths[0], lengths[1], pad_id=pad_id, start_id=pad_id)
-    return decoder_rows(rows, lengths[0], pad_id=pad_id)
+    """Feature arrays for packed rows in the family's layout."""
+    return _family(layout).rows_to_arrays(rows, lengths, pad_id)
+
+
+def _family(layout: str | ModelFamily) -> ModelFamily:
+    from flankit.family import as_family  # flankit.family builds on this module's arrays
+
+    return as_family(layout)

@@ -24,7 +24,7 @@ from typing import Any
 
 from flankit.data.sources import BadRows
 from flankit.data.tasks import Example
-from flankit.errors import FlankitError
+from flankit.errors import FlankitError, suggest
 
 Fields = dict[str, Any]
 
@@ -101,13 +101,10 @@ STEPS: dict[str, Step] = {
 
 def resolve(names: Sequence[str], *, where: str | None = None, task: str | None = None) -> list:
     """The steps named, in order; an unknown name is an error with a suggestion."""
-    import difflib
-
     steps = []
     for name in names:
         if name not in STEPS:
-            close = difflib.get_close_matches(name, list(STEPS), n=1)
-            hint = f"did you mean {close[0]}?" if close else f"choose from {', '.join(STEPS)}"
+            hint = suggest(name, STEPS)
             raise FlankitError(
                 f"unknown preprocess step {name!r}", file=where, task=task, hint=hint
             )

@@ -19,7 +19,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,6 +103,36 @@ def _text(value: Any) -> str | None:
     return text if text.strip() else None
 
 
+def _first_text(value: Any) -> str | None:
+    """A usable text value; of a list (several gold targets), the first usable entry."""
+    if isinstance(value, list):
+        value = next((v for v in value if _text(v) is not None), None)
+    return _text(value)
+
+
+def _readable_entries(
+    entries: list,
+    place: str,
+    texts: Callable[[dict], dict[str, Any]],
+    *,
+    task: str,
+    bad: BadRows,
+    what: str,
+) -> Iterator[tuple[str, dict]]:
+    """(where, entry) for each entry of a JSON list that is an object whose fields picked by
+    `texts` are valid UTF-8; every other entry goes to `bad`. `where` is "{place}#{index}"."""
+    for i, entry in enumerate(entries):
+        where = f"{place}#{i}"
+        if not isinstance(entry, dict):
+            bad.handle(FlankitError(f"{what} is not an object", file=where, task=task))
+            continue
+        error = utf8_error(texts(entry), file=where, task=task)
+        if error:
+            bad.handle(error)
+            continue
+        yield where, entry
+
+
 def read_cot_tsv(path: str | Path, *, task: str, bad: BadRows) -> Iterator[Example]:
     """Flan CoT TSV: no header; question, answer, chain of thought; literal `\\n` escapes."""
     path = str(path)
@@ -159,6 +189,16 @@ def read_json(path: str | Path, *, task: str | None = None) -> Any:
         ) from exc
 
 
+def _bigbench_texts(ex: dict) -> dict[str, Any]:
+    return {k: ex.get(k) for k in ("input", "target")} | {
+        "target_scores": list(ex.get("target_scores") or [])
+    }
+
+
+def _niv2_texts(inst: dict) -> dict[str, Any]:
+    return {"input": inst.get("input"), "output": inst.get("output")}
+
+
 def bigbench_examples(data: dict, *, path: str, task: str, bad: BadRows) -> Iterator[Example]:
     """BIG-bench `examples`: `input` plus `target` (str or list) and/or `target_scores`."""
     examples = data.get("examples")
@@ -168,20 +208,10 @@ def bigbench_examples(data: dict, *, path: str, task: str, bad: BadRows) -> Iter
     error = utf8_error({"description": description}, file=path, task=task)
     if error:
         raise error
-    for i, ex in enumerate(examples):
-        where = f"{path}:#{i}"
-        if not isinstance(ex, dict):
-            bad.handle(FlankitError("example is not an object", file=where, task=task))
-            continue
-        error = utf8_error(
-            {k: ex.get(k) for k in ("input", "target")}
-            | {"target_scores": list(ex.get("target_scores") or [])},
-            file=where,
-            task=task,
-        )
-        if error:
-            bad.handle(error)
-            continue
+    readable = _readable_entries(
+        examples, f"{path}:", _bigbench_texts, task=task, bad=bad, what="example"
+    )
+    for where, ex in readable:
         scores = ex.get("target_scores")
         has_scores = isinstance(scores, dict) and bool(scores)
         question = _text(ex.get("input"))
@@ -196,10 +226,7 @@ def bigbench_examples(data: dict, *, path: str, task: str, bad: BadRows) -> Iter
             fields["options"] = options
             fields["answer"] = str(best)
         else:
-            target = ex.get("target")
-            if isinstance(target, list):
-                target = next((t for t in target if _text(t) is not None), None)
-            target = _text(target)
+            target = _first_text(ex.get("target"))
             if target is None:
                 bad.handle(FlankitError("missing or empty", file=where, task=task, field="target"))
                 continue
@@ -226,22 +253,12 @@ def niv2_examples(
 
     def convert(items: list, kind: str) -> list[Example]:
         out = []
-        for i, inst in enumerate(items):
-            where = f"{path}:{kind}#{i}"
-            if not isinstance(inst, dict):
-                bad.handle(FlankitError("entry is not an object", file=where, task=task))
-                continue
-            error = utf8_error(
-                {"input": inst.get("input"), "output": inst.get("output")}, file=where, task=task
-            )
-            if error:
-                bad.handle(error)
-                continue
+        readable = _readable_entries(
+            items, f"{path}:{kind}", _niv2_texts, task=task, bad=bad, what="entry"
+        )
+        for where, inst in readable:
             inp = _text(inst.get("input"))
-            output = inst.get("output")
-            if isinstance(output, list):
-                output = next((o for o in output if _text(o) is not None), None)
-            output = _text(output)
+            output = _first_text(inst.get("output"))
             if inp is None or output is None:
                 name = "input" if inp is None else "output"
                 bad.handle(FlankitError("missing, empty or NaN", file=where, task=task, field=name))
@@ -276,55 +293,72 @@ def read_table_rows(
     trust_remote_code: bool = False,
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     """Raw rows of a JSONL / CSV / Parquet file or a Hugging Face hub dataset, with locations."""
-    if fmt == "jsonl":
-        with open_text(path, task) as handle:
-            for lineno, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise FlankitError(
-                        f"invalid JSON: {exc.msg}", file=path, line=lineno, task=task
-                    ) from exc
-                if not isinstance(row, dict):
-                    raise FlankitError(
-                        "row is not a JSON object", file=path, line=lineno, task=task
-                    )
-                yield f"{path}:{lineno}", row
-    elif fmt == "csv":
-        with open_text(path, task) as handle:
-            reader = csv.DictReader(handle)
-            for row in reader:
-                yield f"{path}:{reader.line_num}", row
-    elif fmt == "parquet":
-        import pyarrow.parquet as pq
-
-        try:
-            table = pq.read_table(path)
-        except (OSError, ValueError) as exc:
-            raise FlankitError(f"cannot read parquet: {exc}", file=path, task=task) from exc
-        for i, row in enumerate(table.to_pylist()):
-            yield f"{path}:row {i}", row
-    elif fmt == "hub":
-        import datasets
-
-        try:
-            ds = datasets.load_dataset(
-                path, name, split=split, revision=revision, trust_remote_code=trust_remote_code
-            )
-        except Exception as exc:  # the hub raises many kinds; all mean "cannot load"
-            raise FlankitError(
-                f"cannot load hub dataset {path!r} (config {name!r}, split {split!r}): {exc}",
-                task=task,
-                hint="check the dataset id, or set HF_HUB_OFFLINE=0 and your network",
-            ) from exc
-        for i, row in enumerate(ds):
-            yield f"{path}[{split}]:row {i}", row
-    else:
+    if fmt == "hub":
+        hub = {"name": name, "split": split, "revision": revision}
+        yield from _hub_rows(path, task, trust_remote_code=trust_remote_code, **hub)
+        return
+    reader = _FILE_TABLES.get(fmt)
+    if reader is None:
         raise FlankitError(
             f"unknown table format {fmt!r}; choose one of {TABLE_FORMATS}", task=task
         )
+    yield from reader(path, task)
+
+
+def _jsonl_rows(path: str, task: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    with open_text(path, task) as handle:
+        for lineno, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise FlankitError(
+                    f"invalid JSON: {exc.msg}", file=path, line=lineno, task=task
+                ) from exc
+            if not isinstance(row, dict):
+                raise FlankitError("row is not a JSON object", file=path, line=lineno, task=task)
+            yield f"{path}:{lineno}", row
+
+
+def _csv_rows(path: str, task: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    with open_text(path, task) as handle:
+        reader = csv.DictReader(handle)
+        for row in reader:
+            yield f"{path}:{reader.line_num}", row
+
+
+def _parquet_rows(path: str, task: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except (OSError, ValueError) as exc:
+        raise FlankitError(f"cannot read parquet: {exc}", file=path, task=task) from exc
+    for i, row in enumerate(table.to_pylist()):
+        yield f"{path}:row {i}", row
+
+
+_FILE_TABLES = {"jsonl": _jsonl_rows, "csv": _csv_rows, "parquet": _parquet_rows}
+
+
+def _hub_rows(
+    path: str, task: str, *, name, split: str, revision, trust_remote_code: bool
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    import datasets
+
+    try:
+        ds = datasets.load_dataset(
+            path, name, split=split, revision=revision, trust_remote_code=trust_remote_code
+        )
+    except Exception as exc:  # the hub raises many kinds; all mean "cannot load"
+        raise FlankitError(
+            f"cannot load hub dataset {path!r} (config {name!r}, split {split!r}): {exc}",
+            task=task,
+            hint="check the dataset id, or set HF_HUB_OFFLINE=0 and your network",
+        ) from exc
+    for i, row in enumerate(ds):
+        yield f"{path}[{split}]:row {i}", row
 
 
 def map_fields(

@@ -56,6 +56,9 @@ class Task:
     exemplars: Sequence[Example] = ()  # fixed exemplars (NIV2 positive examples); else same task
     max_exemplars: int | None = None  # NIV2 uses at most 2
     meta: dict[str, Any] = field(default_factory=dict)
+    # A task that renders itself (FLAN's prompts, shot counts and 1,920-token budget):
+    # renderer(task, index, variant, seed=, epoch=); max_shots and fewshot_budget do not apply.
+    renderer: Callable[..., Rendered] | None = None
 
     def __post_init__(self) -> None:
         if not self.templates:
@@ -162,6 +165,26 @@ def _render_one(tpl: Template, ex: Example, style: OptionStyle | None, task: str
     return prefix, inputs, targets
 
 
+def prerendered(
+    task: Task, index: int, variant: Any = None, *, seed: int = 0, epoch: int = 0
+) -> Rendered:
+    """The renderer of a task whose examples already hold rendered `inputs`/`targets` (and
+    `format`, `template`, `shots`), made by its collection the way its source does (FLAN's Muffin)."""
+    fields = task.examples[index].fields
+    return Rendered(
+        task=task.name,
+        collection=task.collection,
+        index=index,
+        inputs=fields["inputs"],
+        targets=fields["targets"],
+        template=str(fields.get("template", "")),
+        format=str(fields.get("format", "zsopt")),
+        cot=False,
+        inverted=False,
+        shots=int(fields.get("shots", 0)),
+    )
+
+
 def render_example(
     task: Task,
     index: int,
@@ -179,6 +202,8 @@ def render_example(
     examples (never the example itself); they are dropped from the end until the prompt fits in
     `fewshot_budget` tokens. An example left with no exemplar is rendered zero-shot (`shots=0`).
     """
+    if task.renderer is not None:
+        return task.renderer(task, index, variant, seed=seed, epoch=epoch)
     rng = example_rng(seed, task.name, index, epoch)
     kind = "inverted" if variant.inverted else ("cot" if variant.cot else "direct")
     pool = task.by_kind[kind]

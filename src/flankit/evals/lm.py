@@ -10,6 +10,10 @@ Few-shot prompts of one subtask share a long head (the exemplars). For decoder m
 computes the keys and values of a shared head once and reuses them for every request that
 starts with it (`share_prefix`), and their generation (`decode.py`) lets each sequence leave the
 batch when it stops. Encoder-decoder generation uses `generate` with stop strings.
+
+The model's family (`flankit.family`) picks what differs: whether prompts get special tokens,
+whether heads are shared, and which of `encdec_loglikelihood` / `decoder_loglikelihood` and
+`encdec_generated` / `decoder_generated` below serve a batch.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ from typing import Protocol
 import torch
 
 from flankit.evals.decode import decode, static_cache
-from flankit.models import ModelSpec, family_of, load_pretrained
+from flankit.family import family_of
+from flankit.models import ModelSpec, load_pretrained
 
 
 @dataclass(frozen=True)
@@ -101,15 +106,10 @@ class HFLM:
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model.to(self.device)
         if max_input_length is None:
-            max_input_length = (
-                2048
-                if self.family == "encdec"
-                else getattr(model.config, "max_position_embeddings", 2048)
-            )
+            max_input_length = self.family.max_input_length(model.config)
         self.max_input_length = max_input_length
         self.batch_size = batch_size
-        # Encoder attention is bidirectional, so only decoder models can reuse a prefix.
-        self.share_prefix = share_prefix and self.family == "decoder"
+        self.share_prefix = share_prefix and self.family.reuses_prefix
         self.min_prefix = min_prefix
         self.truncated = 0
         self.truncated_texts: set[str] = set()  # the prompts cut, so each request is counted
@@ -129,7 +129,7 @@ class HFLM:
         return cls(model, tok, **kw)
 
     def _encode(self, text: str, limit: int) -> list[int]:
-        ids = self.tok(text, add_special_tokens=self.family == "encdec")["input_ids"]
+        ids = self.tok(text, add_special_tokens=self.family.prompt_special_tokens)["input_ids"]
         if len(ids) > limit:
             self.truncated += 1
             self.truncated_texts.add(text)
@@ -153,56 +153,9 @@ class HFLM:
 
     @torch.no_grad()
     def loglikelihood(self, requests: list[tuple[str, str]]) -> list[float]:
-        out = [0.0] * len(requests)
         ctx = [self._encode(c, self.max_input_length) for c, _ in requests]
         cont = [self.tok(x, add_special_tokens=False)["input_ids"] for _, x in requests]
-        if self.family == "encdec":
-            for idx in self._batches(
-                list(range(len(requests))), [len(c) + len(x) for c, x in zip(ctx, cont)]
-            ):
-                enc = self._pad([ctx[i] for i in idx], left=False)
-                labels = self._pad([cont[i] for i in idx], left=False, value=-100)
-                logits = self.model(
-                    input_ids=enc["ids"],
-                    attention_mask=enc["mask"],
-                    labels=labels["ids"].clamp(min=0),
-                ).logits
-                logp = torch.log_softmax(logits.float(), -1)
-                tgt = labels["ids"]
-                picked = logp.gather(-1, tgt.clamp(min=0).unsqueeze(-1)).squeeze(-1) * (tgt != -100)
-                for j, i in enumerate(idx):
-                    out[i] = picked[j].sum().item()
-            return out
-        seqs = [(c + x)[-self.max_input_length :] for c, x in zip(ctx, cont)]
-        n_cont = [min(len(x), len(s) - 1) for x, s in zip(cont, seqs)]
-        lengths = [len(s) for s in seqs]
-        for plen, members in self._groups(seqs, [n + 1 for n in n_cont]):
-            cache = None
-            if plen:
-                cache = self._prefix_cache(seqs[members[0]][:plen])
-            for idx in self._batches(members, lengths):
-                batch = self._pad([seqs[i][plen:] for i in idx], left=False)
-                kwargs = {"use_cache": cache is not None}
-                mask = batch["mask"]
-                if cache is not None:
-                    ones = torch.ones(len(idx), plen, dtype=mask.dtype, device=self.device)
-                    mask = torch.cat([ones, mask], 1)
-                    width = batch["ids"].shape[1]
-                    positions = torch.arange(plen, plen + width, device=self.device)
-                    kwargs.update(
-                        past_key_values=static_cache(self.model, len(idx), plen + width, cache),
-                        position_ids=positions.expand(len(idx), -1),
-                    )
-                logits = self.model(input_ids=batch["ids"], attention_mask=mask, **kwargs).logits
-                for j, i in enumerate(idx):
-                    # Logits at suffix position p predict token p + 1; every group leaves at
-                    # least one context token in the suffix, so the first continuation token
-                    # is predicted inside it.
-                    end = len(seqs[i]) - plen - 1
-                    lp = torch.log_softmax(logits[j, end - n_cont[i] : end].float(), -1)
-                    tgt = torch.tensor(seqs[i][len(seqs[i]) - n_cont[i] :], device=self.device)
-                    out[i] = lp.gather(-1, tgt[:, None]).sum().item()
-        return out
+        return self.family.loglikelihood(self, ctx, cont)
 
     def _pad(
         self, seqs: list[list[int]], *, left: bool, value: int | None = None
@@ -224,33 +177,12 @@ class HFLM:
     def generate(self, requests: list[GenRequest]) -> list[str]:
         out = [""] * len(requests)
         ids = [self._encode(r.prompt, self.max_input_length) for r in requests]
-        lengths = [len(i) for i in ids]
-        for plen, members in self._groups(ids, [1] * len(ids)):
-            cache = None
-            if plen:
-                cache = self._prefix_cache(ids[members[0]][:plen])
-            for idx in self._batches(members, lengths):
-                reqs = [requests[i] for i in idx]
-                batch = self._pad([ids[i][plen:] for i in idx], left=self.family == "decoder")
-                input_ids, mask = batch["ids"], batch["mask"]
-                if self.family == "encdec":
-                    gen = self.model.generate(
-                        input_ids=input_ids, attention_mask=mask, **self._gen_kwargs(reqs)
-                    )
-                else:
-                    if cache is not None:
-                        # [shared prefix][padding][suffix]: positions follow the mask, so
-                        # every suffix continues right after the prefix.
-                        head = torch.tensor(ids[idx[0]][:plen], device=self.device)
-                        head = head.expand(len(idx), -1)
-                        input_ids = torch.cat([head, input_ids], 1)
-                        mask = torch.cat([torch.ones_like(head), mask], 1)
-                    gen = decode(self.model, self.tok, input_ids, mask, reqs, prefix=cache)
-                for j, i in enumerate(idx):
-                    text = self.tok.decode(gen[j], skip_special_tokens=True)
-                    # Whitespace kept: a CoT answer often starts on a new line, and that
-                    # token is part of the output (lm-eval keeps it too); scoring strips.
-                    out[i] = cut_at_stop(text, requests[i].stop)
+        for idx, gen in self.family.generated(self, ids, requests):
+            for j, i in enumerate(idx):
+                text = self.tok.decode(gen[j], skip_special_tokens=True)
+                # Whitespace kept: a CoT answer often starts on a new line, and that
+                # token is part of the output (lm-eval keeps it too); scoring strips.
+                out[i] = cut_at_stop(text, requests[i].stop)
         return out
 
     def _watchable_stops(self, stops: list[str]) -> list[str]:
@@ -284,3 +216,90 @@ class HFLM:
         else:
             kwargs.update(do_sample=False)
         return kwargs
+
+
+def encdec_loglikelihood(lm: HFLM, ctx: list[list[int]], cont: list[list[int]]) -> list[float]:
+    """Encoder-decoder scores: the encoder reads the context, the decoder the continuation."""
+    out = [0.0] * len(ctx)
+    for idx in lm._batches(list(range(len(ctx))), [len(c) + len(x) for c, x in zip(ctx, cont)]):
+        enc = lm._pad([ctx[i] for i in idx], left=False)
+        labels = lm._pad([cont[i] for i in idx], left=False, value=-100)
+        logits = lm.model(
+            input_ids=enc["ids"],
+            attention_mask=enc["mask"],
+            labels=labels["ids"].clamp(min=0),
+        ).logits
+        logp = torch.log_softmax(logits.float(), -1)
+        tgt = labels["ids"]
+        picked = logp.gather(-1, tgt.clamp(min=0).unsqueeze(-1)).squeeze(-1) * (tgt != -100)
+        for j, i in enumerate(idx):
+            out[i] = picked[j].sum().item()
+    return out
+
+
+def decoder_loglikelihood(lm: HFLM, ctx: list[list[int]], cont: list[list[int]]) -> list[float]:
+    """Decoder-only scores of context + continuation, cut from the left; shared heads once."""
+    out = [0.0] * len(ctx)
+    seqs = [(c + x)[-lm.max_input_length :] for c, x in zip(ctx, cont)]
+    n_cont = [min(len(x), len(s) - 1) for x, s in zip(cont, seqs)]
+    lengths = [len(s) for s in seqs]
+    for plen, members in lm._groups(seqs, [n + 1 for n in n_cont]):
+        cache = None
+        if plen:
+            cache = lm._prefix_cache(seqs[members[0]][:plen])
+        for idx in lm._batches(members, lengths):
+            batch = lm._pad([seqs[i][plen:] for i in idx], left=False)
+            kwargs = {"use_cache": cache is not None}
+            mask = batch["mask"]
+            if cache is not None:
+                ones = torch.ones(len(idx), plen, dtype=mask.dtype, device=lm.device)
+                mask = torch.cat([ones, mask], 1)
+                width = batch["ids"].shape[1]
+                positions = torch.arange(plen, plen + width, device=lm.device)
+                kwargs.update(
+                    past_key_values=static_cache(lm.model, len(idx), plen + width, cache),
+                    position_ids=positions.expand(len(idx), -1),
+                )
+            logits = lm.model(input_ids=batch["ids"], attention_mask=mask, **kwargs).logits
+            for j, i in enumerate(idx):
+                # Logits at suffix position p predict token p + 1; every group leaves at
+                # least one context token in the suffix, so the first continuation token
+                # is predicted inside it.
+                end = len(seqs[i]) - plen - 1
+                lp = torch.log_softmax(logits[j, end - n_cont[i] : end].float(), -1)
+                tgt = torch.tensor(seqs[i][len(seqs[i]) - n_cont[i] :], device=lm.device)
+                out[i] = lp.gather(-1, tgt[:, None]).sum().item()
+    return out
+
+
+def encdec_generated(lm: HFLM, ids: list[list[int]], requests: list[GenRequest]):
+    """(request indices, generated ids) per batch, from transformers' `generate`."""
+    for idx in lm._batches(list(range(len(ids))), [len(i) for i in ids]):
+        batch = lm._pad([ids[i] for i in idx], left=False)
+        reqs = [requests[i] for i in idx]
+        gen = lm.model.generate(
+            input_ids=batch["ids"], attention_mask=batch["mask"], **lm._gen_kwargs(reqs)
+        )
+        yield idx, gen
+
+
+def decoder_generated(lm: HFLM, ids: list[list[int]], requests: list[GenRequest]):
+    """(request indices, generated ids) per batch: left-padded prompts after a shared head's
+    cache, decoded by `decode` so each sequence leaves the batch when it stops."""
+    lengths = [len(i) for i in ids]
+    for plen, members in lm._groups(ids, [1] * len(ids)):
+        cache = None
+        if plen:
+            cache = lm._prefix_cache(ids[members[0]][:plen])
+        for idx in lm._batches(members, lengths):
+            reqs = [requests[i] for i in idx]
+            batch = lm._pad([ids[i][plen:] for i in idx], left=True)
+            input_ids, mask = batch["ids"], batch["mask"]
+            if cache is not None:
+                # [shared prefix][padding][suffix]: positions follow the mask, so
+                # every suffix continues right after the prefix.
+                head = torch.tensor(ids[idx[0]][:plen], device=lm.device)
+                head = head.expand(len(idx), -1)
+                input_ids = torch.cat([head, input_ids], 1)
+                mask = torch.cat([torch.ones_like(head), mask], 1)
+            yield idx, decode(lm.model, lm.tok, input_ids, mask, reqs, prefix=cache)

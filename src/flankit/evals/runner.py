@@ -49,7 +49,7 @@ class EvalConfig:
     skip_bad_rows: bool = False  # skip (and count, in results.json) malformed benchmark rows
 
 
-def build_items(cfg: EvalConfig, bad: BadRows | None = None) -> tuple[list[Item], dict[str, str]]:
+def build_items(cfg: EvalConfig, bad: BadRows | None = None) -> tuple[list[Item], dict[str, str]]:  # noqa: C901
     """All items for the configured benchmarks; benchmarks that cannot run say why. Malformed
     rows raise, or with `cfg.skip_bad_rows` are counted in `bad`."""
     from flankit.data.collections import data_root

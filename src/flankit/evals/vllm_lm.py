@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from flankit.errors import FlankitError
 from flankit.evals.lm import GenRequest, cut_at_stop
+from flankit.family import DECODER
 
 
 class VLLMLM:
@@ -50,7 +51,7 @@ class VLLMLM:
         self.truncated_texts: set[str] = set()  # the prompts cut, so each request is counted
 
     def _ids(self, text: str, limit: int) -> list[int]:
-        ids = self.tok(text, add_special_tokens=False)["input_ids"]
+        ids = self.tok(text, add_special_tokens=DECODER.prompt_special_tokens)["input_ids"]
         if len(ids) > limit:
             self.truncated += 1
             self.truncated_texts.add(text)

@@ -113,42 +113,13 @@ def save_checkpoint(
     final = folder / f"step-{step:07d}"
     tmp = folder / f".tmp-step-{step:07d}"
     weights = par.full_weights(model)
-    error: OSError | None = None
-    try:
-        if par.is_main:
-            folder.mkdir(parents=True, exist_ok=True)
-            shutil.rmtree(tmp, ignore_errors=True)
-            tmp.mkdir()
-    except OSError as exc:
-        error = exc
+    # Every process takes part in each `agree`, so all of them stop at the same phase.
+    error = _attempt(_fresh_folder, folder, tmp) if par.is_main else None
     if par.agree(error is None):
-        try:
-            written = []
-            if par.saves_optimizer:
-                torch.save(optimizer.state_dict(), tmp / par.optimizer_file)
-                written.append(par.optimizer_file)
-            if par.is_main:
-                if weights is None:
-                    save_model(model, str(tmp / "model.safetensors"))
-                else:
-                    save_file(weights, str(tmp / "model.safetensors"))
-                torch.save(_rng_state(), tmp / "rng.pt")
-                meta = {"step": step, "processes": par.world, "sharded": par.sharded, **state}
-                (tmp / "state.json").write_text(json.dumps(meta, indent=1))
-                written += ["model.safetensors", "rng.pt", "state.json"]
-            for name in written:
-                with open(tmp / name, "rb") as f:
-                    os.fsync(f.fileno())
-        except OSError as exc:
-            error = exc
+        meta = {"step": step, "processes": par.world, "sharded": par.sharded, **state}
+        error = _attempt(_write_parts, tmp, model, weights, optimizer, meta, par)
     if par.agree(error is None) and par.is_main:
-        try:
-            write_manifest(tmp)  # last, after every process wrote its files
-            if final.exists():
-                shutil.rmtree(final)
-            os.replace(tmp, final)
-        except OSError as exc:
-            error = exc
+        error = _attempt(_publish, tmp, final)
     if not par.agree(error is None):
         if par.is_main:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -163,6 +134,48 @@ def save_checkpoint(
             shutil.rmtree(old, ignore_errors=True)
     par.barrier()
     return final
+
+
+def _attempt(action, *args) -> OSError | None:
+    """Run one phase of a checkpoint write; the OSError it met, else None."""
+    try:
+        action(*args)
+    except OSError as exc:
+        return exc
+    return None
+
+
+def _fresh_folder(folder: Path, tmp: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+
+
+def _write_parts(tmp: Path, model, weights, optimizer, meta: dict, par: Parallel) -> None:
+    """This process's files of a checkpoint, each fsynced: its optimizer rows and, on the main
+    process, the weights (gathered ones when `weights` is given), RNG state and state.json."""
+    written = []
+    if par.saves_optimizer:
+        torch.save(optimizer.state_dict(), tmp / par.optimizer_file)
+        written.append(par.optimizer_file)
+    if par.is_main:
+        if weights is None:
+            save_model(model, str(tmp / "model.safetensors"))
+        else:
+            save_file(weights, str(tmp / "model.safetensors"))
+        torch.save(_rng_state(), tmp / "rng.pt")
+        (tmp / "state.json").write_text(json.dumps(meta, indent=1))
+        written += ["model.safetensors", "rng.pt", "state.json"]
+    for name in written:
+        with open(tmp / name, "rb") as f:
+            os.fsync(f.fileno())
+
+
+def _publish(tmp: Path, final: Path) -> None:
+    write_manifest(tmp)  # last, after every process wrote its files
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
 
 
 def list_checkpoints(folder: Path) -> list[Path]:

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from flankit.config import to_dict
+from flankit.family import ENCDEC, ModelFamily, as_family, family_of
 from flankit.train import flex, segments
 
 
@@ -45,7 +46,7 @@ def export_model(
             cfg,
             record,
             load_report,
-            encdec=model.config.is_encoder_decoder,
+            family=family_of(model),
         )
     )
     (folder / "flankit_train.json").write_text(
@@ -60,7 +61,12 @@ def _cell(value, missing: str = "–") -> str:
 
 
 def model_card(
-    name: str, location: str, cfg, record: dict, load_report=None, encdec: bool = True
+    name: str,
+    location: str,
+    cfg,
+    record: dict,
+    load_report=None,
+    family: str | ModelFamily = ENCDEC,
 ) -> str:
     """README.md for an export: steps and losses, the mixture, hyperparameters, how to load."""
     data = to_dict(cfg.data)
@@ -82,7 +88,7 @@ def model_card(
             f"; {sum(load_report.decontaminated.values())} examples removed by decontamination"
         )
     f = cfg.data.features
-    lengths = f"{f.input_length}/{f.target_length}" if encdec else str(f.length)
+    lengths = "/".join(str(n) for n in as_family(family).lengths(f))
     warmup = cfg.optim.warmup_steps or "none"
     return f"""---
 library_name: transformers

@@ -288,7 +288,7 @@ def _check_engine(cfg: TrainConfig, acc, micro: int, resume: bool) -> None:
         )
 
 
-def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dict:
+def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dict:  # noqa: C901
     """Run (or resume) training; return a summary with the exported model paths."""
     from accelerate import Accelerator
     from accelerate.utils import set_seed

@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from flankit.family import ModelFamily, as_family
 from flankit.train import flex, segments
 from flankit.train.masks import causal_mask, cross_mask, encoder_mask
 
@@ -81,5 +82,6 @@ def decoder_loss(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, t
     return loss, (labels != -100).sum()
 
 
-def batch_loss(model, batch: dict[str, torch.Tensor], family: str):
-    return encdec_loss(model, batch) if family == "encdec" else decoder_loss(model, batch)
+def batch_loss(model, batch: dict[str, torch.Tensor], family: str | ModelFamily):
+    """The family's loss (`family`: a family or its name)."""
+    return as_family(family).loss(model, batch)

@@ -33,7 +33,7 @@ from flankit.data.collections.spec import (
 )
 from flankit.data.sources import BadRows
 from flankit.data.tasks import Task
-from flankit.errors import FlankitError
+from flankit.errors import FlankitError, suggest
 
 __all__ = [
     "ALL_FORMATS",
@@ -60,6 +60,10 @@ KINDS: dict[str, str] = {
     "synthetic": "flankit.data.collections.synthetic",
     "world": "flankit.data.collections.world",
     "world_text": "flankit.data.collections.world_text",
+    "muffin": "flankit.data.collections.muffin",
+    "flan_niv2": "flankit.data.collections.flan_niv2",
+    "flan_cot": "flankit.data.collections.flan_cot",
+    "flan_dialog": "flankit.data.collections.flan_dialog",
 }
 USER_KIND = "flankit.data.collections.user"
 BUILTIN = tuple(KINDS)
@@ -117,7 +121,18 @@ def load_collection(
     kept = _select(spec, tasks, excluded)
     if spec.preprocess:
         kept = [_with_steps(task, spec.preprocess, bad) for task in kept]
-    for task in kept:
+    _require_examples(kept, bad)
+    if spec.max_tasks is not None:
+        kept = kept[: spec.max_tasks]
+    if spec.examples_per_task is not None and spec.name != "synthetic":
+        for task in kept:
+            task.examples = task.examples[: spec.examples_per_task]
+    return kept
+
+
+def _require_examples(tasks: list[Task], bad: BadRows) -> None:
+    """Refuse a task left with no examples, saying whether its rows were all skipped."""
+    for task in tasks:
         if not task.examples:
             skipped = bad.counts.get(task.name, 0)
             raise FlankitError(
@@ -126,12 +141,6 @@ def load_collection(
                 task=task.name,
                 hint="fix or remove the file, or leave the task out (collection `exclude:`)",
             )
-    if spec.max_tasks is not None:
-        kept = kept[: spec.max_tasks]
-    if spec.examples_per_task is not None and spec.name != "synthetic":
-        for task in kept:
-            task.examples = task.examples[: spec.examples_per_task]
-    return kept
 
 
 def _select(spec: CollectionSpec, tasks: list[Task], excluded: dict[str, str]) -> list[Task]:
@@ -186,22 +195,25 @@ def find_task(
         raise FlankitError(
             f"unknown task {name!r} in collection {collection}",
             task=name,
-            hint=_suggest(name, module.names(spec, base)),
+            hint=_task_hint(name, module.names(spec, base)),
         )
     return task
 
 
 def _owner(name: str, root: Path) -> str:
     """The one builtin collection whose task list holds `name`, or an error naming the choices."""
-    owners, every = [], []
+    owners, every, modules = [], [], {}
     for kind in KINDS:
+        modules[kind] = importlib.import_module(KINDS[kind])
         try:
-            names = importlib.import_module(KINDS[kind]).names(CollectionSpec(name=kind), root)
+            names = modules[kind].names(CollectionSpec(name=kind), root)
         except FlankitError:  # its data is not here: it cannot hold the task
             continue
         every.extend(names)
         if name in names:
             owners.append(kind)
+    # A kind that renders another kind's tasks its own way (`SAME_TASKS_AS`) yields to it.
+    owners = [k for k in owners if getattr(modules[k], "SAME_TASKS_AS", None) not in owners]
     if len(owners) == 1:
         return owners[0]
     if owners:
@@ -210,11 +222,8 @@ def _owner(name: str, root: Path) -> str:
             task=name,
             hint="name one: " + ", ".join(f"{o}/{name}" for o in owners),
         )
-    raise FlankitError(f"unknown task {name!r}", task=name, hint=_suggest(name, every))
+    raise FlankitError(f"unknown task {name!r}", task=name, hint=_task_hint(name, every))
 
 
-def _suggest(name: str, names: list[str]) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(name, names, n=3)
-    return f"did you mean {', '.join(close)}?" if close else "see `flankit data ls`"
+def _task_hint(name: str, names: list[str]) -> str:
+    return suggest(name, names, n=3, otherwise="see `flankit data ls`")

@@ -30,6 +30,7 @@ class CollectionSpec:
     split: str = "train"  # synthetic: "eval" gives rows that never repeat a training row
     objective: str = "span_corruption"  # world_text: span_corruption (T5) or next_token
     preprocess: list[str] = field(default_factory=list)  # named row steps, after the loader's own
+    selection: str | None = None  # flan_niv2: flan (default), train or test (official split), all
 
 
 @dataclass(frozen=True)
@@ -46,9 +47,17 @@ DEFAULTS = {
     # CoT and NIV2 have no no-options variants in the Flan Collection; CoT-II is mixed at 0.3 : 1.
     "cot": CollectionDefaults(100_000, {"zsopt": 1.0, "fsopt": 1.0}, 1.0, 0.3 / 1.3, "cot"),
     "niv2": CollectionDefaults(5_000, {"zsopt": 1.0, "fsopt": 1.0}, 0.0, 0.0, "niv2"),
+    # Muffin rows are rendered by FLAN's rules at load; the mixture only samples them.
+    "muffin": CollectionDefaults(30_000, ALL_FORMATS, 0.0, 0.0, "muffin"),
     "bigbench": CollectionDefaults(5_000, ALL_FORMATS, 0.0, 0.0, None),
     "synthetic": CollectionDefaults(5_000, ALL_FORMATS, 0.5, 0.0, None),
     "world": CollectionDefaults(5_000, ALL_FORMATS, 0.5, 0.0, None),
+    # The Flan 2022 kinds render with FLAN's own prompts; their inversions mix at 0.3 : 1.
+    "flan_niv2": CollectionDefaults(5_000, {"zsopt": 1.0, "fsopt": 1.0}, 0.0, 0.0, "niv2"),
+    "flan_cot": CollectionDefaults(100_000, {"zsopt": 1.0, "fsopt": 1.0}, 1.0, 0.3 / 1.3, "cot"),
+    "flan_dialog": CollectionDefaults(
+        200_000, {"zsopt": 1.0, "fsopt": 1.0}, 0.0, 0.3 / 1.3, "dialog"
+    ),
     # Pretraining rows are plain text: one zero-shot rendering, no options, no CoT.
     "world_text": CollectionDefaults(10**9, {"zsnoopt": 1.0}, 0.0, 0.0, None),
 }
