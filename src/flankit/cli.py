@@ -358,20 +358,33 @@ def _verb(verbs, name: str, summary: str, description: str, **kw) -> argparse.Ar
 OVERRIDES_HELP = "config overrides key.sub=value, before or after the options"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="flankit",
-        description="Instruction-finetune and evaluate language models the Flan way.",
-        formatter_class=_HelpFormatter,
+def _data_root_parser() -> argparse.ArgumentParser:
+    """The `--data-root` option shared by the data commands and eval."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--data-root",
+        help="folder with flan_cot/, bigbench/, niv2/, bbh/, mmlu/, ... "
+        "(default: $FLANKIT_DATA, else ../shared/data)",
     )
-    parser.add_argument("--version", action="store_true", help="print the version and exit")
-    parser.add_argument(
-        "--debug", action="store_true", help="show the full Python traceback when something fails"
-    )
-    verbs = parser.add_subparsers(
-        dest="verb", metavar="COMMAND", help="`flankit COMMAND --help` for its options"
-    )
+    return common
 
+
+def _model_parser() -> argparse.ArgumentParser:
+    """The model options shared by eval and generate."""
+    model_args = argparse.ArgumentParser(add_help=False)
+    model_args.add_argument(
+        "--model", required=True, help="hub id, local model folder, or a .gguf file"
+    )
+    model_args.add_argument("--gguf-file", help="GGUF file name inside --model's folder")
+    model_args.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        help="allow the model's own Python code (off: only transformers' code runs)",
+    )
+    return model_args
+
+
+def _add_quickstart(verbs) -> None:
     qs = _verb(
         verbs,
         "quickstart",
@@ -416,6 +429,8 @@ def build_parser() -> argparse.ArgumentParser:
     qs.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     qs.set_defaults(func=_quickstart)
 
+
+def _add_data(verbs) -> None:
     data = _verb(
         verbs,
         "data",
@@ -426,12 +441,7 @@ def build_parser() -> argparse.ArgumentParser:
     data_verbs = data.add_subparsers(
         dest="data_verb", required=True, metavar="ACTION", help="ls, show or build"
     )
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--data-root",
-        help="folder with flan_cot/, bigbench/, niv2/, bbh/, mmlu/, ... "
-        "(default: $FLANKIT_DATA, else ../shared/data)",
-    )
+    common = _data_root_parser()
 
     ls = _verb(
         data_verbs,
@@ -495,6 +505,8 @@ def build_parser() -> argparse.ArgumentParser:
     bld.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     bld.set_defaults(func=_data_build)
 
+
+def _add_train(verbs) -> None:
     tr = _verb(
         verbs,
         "train",
@@ -515,16 +527,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     tr.set_defaults(func=_train)
 
-    model_args = argparse.ArgumentParser(add_help=False)
-    model_args.add_argument(
-        "--model", required=True, help="hub id, local model folder, or a .gguf file"
-    )
-    model_args.add_argument("--gguf-file", help="GGUF file name inside --model's folder")
-    model_args.add_argument(
-        "--trust-remote-code",
-        action="store_true",
-        help="allow the model's own Python code (off: only transformers' code runs)",
-    )
+
+def _add_eval(verbs) -> None:
+    model_args, common = _model_parser(), _data_root_parser()
 
     ev = _verb(
         verbs,
@@ -600,6 +605,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     ev.set_defaults(func=_eval)
 
+
+def _add_sweep(verbs) -> None:
     sw = _verb(
         verbs,
         "sweep",
@@ -617,6 +624,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sw.set_defaults(func=_sweep)
 
+
+def _add_report(verbs) -> None:
     rp = _verb(
         verbs,
         "report",
@@ -638,6 +647,10 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--root", default=".", help="repository root for --docs (default .)")
     rp.set_defaults(func=_report)
 
+
+def _add_generate(verbs) -> None:
+    model_args = _model_parser()
+
     gen = _verb(
         verbs,
         "generate",
@@ -655,6 +668,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gen.add_argument("--seed", type=int, default=0, help="seed for sampling")
     gen.set_defaults(func=_generate)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="flankit",
+        description="Instruction-finetune and evaluate language models the Flan way.",
+        formatter_class=_HelpFormatter,
+    )
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    parser.add_argument(
+        "--debug", action="store_true", help="show the full Python traceback when something fails"
+    )
+    verbs = parser.add_subparsers(
+        dest="verb", metavar="COMMAND", help="`flankit COMMAND --help` for its options"
+    )
+    for add in (
+        _add_quickstart,
+        _add_data,
+        _add_train,
+        _add_eval,
+        _add_sweep,
+        _add_report,
+        _add_generate,
+    ):
+        add(verbs)
     return parser
 
 
