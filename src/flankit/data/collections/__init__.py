@@ -64,6 +64,13 @@ KINDS: dict[str, str] = {
     "flan_niv2": "flankit.data.collections.flan_niv2",
     "flan_cot": "flankit.data.collections.flan_cot",
     "flan_dialog": "flankit.data.collections.flan_dialog",
+    "t0sf": "flankit.data.collections.t0sf",
+    "flan_submix": "flankit.data.collections.flan_submix",
+    "flan2021_submix": "flankit.data.collections.flan_submix",
+    "t0_submix": "flankit.data.collections.flan_submix",
+    "niv2_submix": "flankit.data.collections.flan_submix",
+    "cot_submix": "flankit.data.collections.flan_submix",
+    "dialog_submix": "flankit.data.collections.flan_submix",
 }
 USER_KIND = "flankit.data.collections.user"
 BUILTIN = tuple(KINDS)

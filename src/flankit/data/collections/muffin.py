@@ -38,7 +38,8 @@ FORMAT_TYPES = {"zsopt": "zs_opt", "zsnoopt": "zs_noopt", "fsopt": "fs_opt", "fs
 PASSTHROUGH = (Template("flan", "{inputs}", "{targets}"),)
 
 
-def _types(spec: CollectionSpec) -> list[str]:
+def types_of(spec: CollectionSpec) -> list[str]:
+    """The FLAN template types that `formats:` asks for (default all four)."""
     if not spec.formats:
         return list(FORMAT_TYPES.values())
     unknown = sorted(set(spec.formats) - set(FORMAT_TYPES))
@@ -129,7 +130,7 @@ def _render(
 def load(spec: CollectionSpec, root: Path, bad: BadRows) -> list[Task]:
     """One task per Muffin task, its rows rendered in each template type as FLAN renders them."""
     templates = flan_render.load_templates()
-    types = _types(spec)
+    types = types_of(spec)
     folder = _folder(spec, root)
     out = []
     for entry in _here(spec, folder):
@@ -158,7 +159,7 @@ def load(spec: CollectionSpec, root: Path, bad: BadRows) -> list[Task]:
 
 def names(spec: CollectionSpec, root: Path) -> list[str]:
     """The available tasks the spec selects (no data is read)."""
-    _types(spec)
+    types_of(spec)
     return [t.name for t in _chosen(spec, _folder(spec, root))]
 
 

@@ -31,6 +31,7 @@ class CollectionSpec:
     objective: str = "span_corruption"  # world_text: span_corruption (T5) or next_token
     preprocess: list[str] = field(default_factory=list)  # named row steps, after the loader's own
     selection: str | None = None  # flan_niv2: flan (default), train or test (official split), all
+    task_sources: list[str] | None = None  # flan_submix: Flan2021, P3, NIv2, CoT, Dialog rows only
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,15 @@ DEFAULTS = {
     "flan_dialog": CollectionDefaults(
         200_000, {"zsopt": 1.0, "fsopt": 1.0}, 0.0, 0.3 / 1.3, "dialog"
     ),
+    # T0-SF: FLAN's T0 cap; all four template types, rendered at load like Muffin.
+    "t0sf": CollectionDefaults(20_000, ALL_FORMATS, 0.0, 0.0, "t0sf"),
+    # The published submixes: rows as published; each named submix mixes at its role's rate.
+    "flan_submix": CollectionDefaults(30_000, ALL_FORMATS, 0.0, 0.0, None),
+    "flan2021_submix": CollectionDefaults(30_000, ALL_FORMATS, 0.0, 0.0, "muffin"),
+    "t0_submix": CollectionDefaults(20_000, ALL_FORMATS, 0.0, 0.0, "t0sf"),
+    "niv2_submix": CollectionDefaults(5_000, ALL_FORMATS, 0.0, 0.0, "niv2"),
+    "cot_submix": CollectionDefaults(100_000, ALL_FORMATS, 0.0, 0.0, "cot"),
+    "dialog_submix": CollectionDefaults(200_000, ALL_FORMATS, 0.0, 0.0, "dialog"),
     # Pretraining rows are plain text: one zero-shot rendering, no options, no CoT.
     "world_text": CollectionDefaults(10**9, {"zsnoopt": 1.0}, 0.0, 0.0, None),
 }

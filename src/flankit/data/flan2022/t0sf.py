@@ -26,13 +26,14 @@ Example:
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from flankit.data.flan2022 import tfrecord
+from flankit.data.flan2022 import flan_render, tfrecord
 from flankit.data.sources import read_json
 from flankit.errors import FlankitError
 
@@ -252,3 +253,89 @@ def render_subset(
         if len(pending) == len(pairs):
             yield from pending
             pending.clear()
+
+
+# --- the four Flan 2022 formats ----------------------------------------------------------------
+
+
+@dataclass
+class SubsetRows:
+    """One subset's template fields in row order, and where each came from."""
+
+    subset: T0Subset
+    source: str
+    fields: list[dict[str, Any]]
+    where: list[str]
+
+
+def sampled(subset: T0Subset, sample: int | None) -> set[int] | None:
+    """Row numbers of a seeded uniform sample of at most `sample` rows (None: every row)."""
+    if sample is None or subset.train_examples <= sample:
+        return None
+    return set(random.Random(f"t0sf|{subset.subset}").sample(range(subset.train_examples), sample))
+
+
+def subset_rows(
+    subset: T0Subset,
+    rows: Iterator[tuple[str, Mapping[str, Any]]],
+    *,
+    source: str,
+    bad: Any,
+    limit: int | None = None,
+    sample: int | None = None,
+) -> SubsetRows:
+    """FLAN's T0 fields of a subset's rows: the first `limit`, or a seeded sample of at most
+    `sample`, or all; a bad row raises or is counted by `bad` (a `BadRows`)."""
+    keep = sampled(subset, None if limit else sample)
+    out = SubsetRows(subset, source, [], [])
+    for number, (where, row) in enumerate(rows):
+        if limit is not None and len(out.fields) >= limit:
+            break
+        if keep is not None and number not in keep:
+            continue
+        try:
+            fields = t0_fields(row, subset.task_type)
+        except (KeyError, ValueError, AttributeError, TypeError) as exc:
+            name = exc.args[0] if isinstance(exc, KeyError) else "targets_pretokenized"
+            message = "missing field" if isinstance(exc, KeyError) else str(exc)
+            bad.handle(
+                FlankitError(
+                    f"collection {COLLECTION}: {message}",
+                    file=where,
+                    task=subset.subset,
+                    field=str(name),
+                )
+            )
+            continue
+        out.fields.append(fields)
+        out.where.append(where)
+    return out
+
+
+def render_formats(
+    prepared: SubsetRows, templates: Any, template_type: str, *, seed: int = 0, bad: Any = None
+) -> list[flan_render.FlanRow]:
+    """The subset's rows in one FLAN template type (zs_opt, zs_noopt, fs_opt, fs_noopt) with
+    FLAN's T0 patterns; options are shown, and randomised in zs_opt, only where the task type's
+    patterns show them (`t0_multiple_choice_separated_options`)."""
+    subset = prepared.subset
+    spec = flan_render.RenderSpec(
+        task=subset.subset,
+        key=subset.task_type,
+        has_options=subset.task_type == "t0_multiple_choice_separated_options",
+        seed=seed,
+    )
+
+    def on_error(pos: int, exc: Exception) -> None:
+        name = exc.args[0] if isinstance(exc, KeyError) else "answer_choices"
+        error = FlankitError(
+            f"collection {COLLECTION}: {exc}",
+            file=prepared.where[pos],
+            task=subset.subset,
+            field=str(name),
+        )
+        if bad is None:
+            raise error
+        bad.handle(error)
+
+    return flan_render.render(prepared.fields, templates, spec, template_type, on_error)

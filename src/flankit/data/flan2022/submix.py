@@ -1,0 +1,449 @@
+"""The published pre-rendered Flan 2022 submixes, read in streaming batches into a disk spill.
+
+Two layouts are read: the `DataProvenanceInitiative/*_submix_original` parquet files (columns
+`inputs, targets, task_source, task_name, template_type`) and `SirNeural/flan_v2`'s
+`<submix>_<zs|fs>_<opt|noopt>_train.jsonl.gz` (fields `input, target, task`; the template type
+and task source come from the file name). Files are read batch by batch with pyarrow (parquet) or
+line by line (JSONL, plain or gzip), filtered by template type, task source and task name, and
+the kept rows' texts are appended to a spill file on local disk; only their offsets (a few bytes
+per row) stay in memory, and each row is read back on demand. Memory is therefore bounded by the
+batch size, not by the submix (these are 0.1-13 GB each).
+
+A row with an unknown `template_type` or `task_source`, or a missing or empty field, is an error
+naming the file, row and field; with a skipping `BadRows` it is counted per task instead.
+
+Example:
+    >>> import tempfile, json, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "cot_submix.jsonl")
+    >>> _ = open(path, "w").write(json.dumps({"inputs": "Q?", "targets": "A", "task_source":
+    ...     "CoT", "task_name": "cot_x", "template_type": "zs_opt"}) + "\\n")
+    >>> rows = read(path, Filters())
+    >>> [(t, [e.fields["inputs"] for e in ex]) for t, ex in rows.tasks().items()]
+    [('cot_x', ['Q?'])]
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import fnmatch
+import gzip
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from flankit.data.flan2022.flan_render import TEMPLATE_TYPES
+from flankit.data.sources import BadRows
+from flankit.data.tasks import Example
+from flankit.errors import FlankitError
+
+COLUMNS = ("inputs", "targets", "task_source", "task_name", "template_type")
+SIRNEURAL_FIELDS = ("input", "target", "task")
+TASK_SOURCES = ("Flan2021", "P3", "NIv2", "CoT", "Dialog")
+SIRNEURAL_SOURCES = {
+    "flan": "Flan2021",
+    "t0": "P3",
+    "niv2": "NIv2",
+    "cot": "CoT",
+    "dialog": "Dialog",
+}
+SIRNEURAL_NAME = re.compile(r"(?P<submix>[a-z0-9]+)_(?P<shot>zs|fs)_(?P<opt>opt|noopt)_\w+\.jsonl")
+BATCH_ROWS = 8192
+SUFFIXES = (".parquet", ".jsonl", ".jsonl.gz")
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Which rows to keep: template types, task sources, task-name patterns (None: all)."""
+
+    template_types: frozenset[str] | None = None
+    task_sources: frozenset[str] | None = None
+    tasks: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    _memo: dict[str, bool] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        for name, values, allowed in (
+            ("template_type", self.template_types, TEMPLATE_TYPES),
+            ("task_source", self.task_sources, TASK_SOURCES),
+        ):
+            unknown = sorted(set(values or ()) - set(allowed))
+            if unknown:
+                raise FlankitError(
+                    f"unknown {name} {unknown[0]!r} in the submix filter",
+                    field=name,
+                    hint=f"one of {', '.join(allowed)}",
+                )
+
+    def task_kept(self, name: str) -> bool:
+        kept = self._memo.get(name)
+        if kept is None:
+            kept = (
+                not self.tasks or any(fnmatch.fnmatchcase(name, p) for p in self.tasks)
+            ) and not any(fnmatch.fnmatchcase(name, p) for p in self.exclude)
+            self._memo[name] = kept
+        return kept
+
+
+def files(path: str | Path) -> list[Path]:
+    """The submix files at `path`: the file itself, or every parquet/JSONL(.gz) file under a
+    folder (recursively, sorted)."""
+    root = Path(path)
+    if root.is_file():
+        return [root]
+    if root.is_dir():
+        found = sorted(p for p in root.rglob("*") if p.is_file() and p.name.endswith(SUFFIXES))
+        if found:
+            return found
+        raise FlankitError(
+            f"no submix files (*.parquet, *.jsonl, *.jsonl.gz) under {root}", file=str(root)
+        )
+    raise FlankitError(
+        f"submix not found: {root}",
+        file=str(root),
+        hint="download e.g. DataProvenanceInitiative/cot_submix_original and give its folder",
+    )
+
+
+# ---------------------------------------------------------------- batches in one schema
+
+
+def _parquet_batches(path: Path) -> Iterator[dict[str, Any]]:
+    """Column arrays of each batch (pyarrow StringArrays), the published five columns."""
+    import pyarrow.parquet as pq
+
+    handle = pq.ParquetFile(path)
+    names = set(handle.schema_arrow.names)
+    missing = [c for c in COLUMNS if c not in names]
+    if missing:
+        raise FlankitError(
+            f"submix file has no column {missing[0]!r} (the published schema is "
+            f"{', '.join(COLUMNS)})",
+            file=str(path),
+            field=missing[0],
+        )
+    for batch in handle.iter_batches(batch_size=BATCH_ROWS, columns=list(COLUMNS)):
+        yield {name: batch.column(name) for name in COLUMNS}
+
+
+def _json_rows(path: Path) -> Iterator[tuple[int, Any]]:
+    opener = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8", errors="surrogateescape") as handle:
+        for number, line in enumerate(handle, start=1):
+            if line.strip():
+                try:
+                    yield number, json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise FlankitError(f"not JSON: {exc.msg}", file=str(path), line=number) from exc
+
+
+def _sirneural_constants(path: Path) -> dict[str, str] | None:
+    """template_type and task_source of a SirNeural/flan_v2 file, from its name."""
+    match = SIRNEURAL_NAME.fullmatch(path.name.removesuffix(".gz"))
+    if not match:
+        return None
+    source = SIRNEURAL_SOURCES.get(match["submix"])
+    if source is None:
+        return None
+    return {"template_type": f"{match['shot']}_{match['opt']}", "task_source": source}
+
+
+def _json_batches(path: Path) -> Iterator[dict[str, Any]]:
+    """Column lists of each batch of a JSONL file, in the published column names; a row's
+    missing field is None (refused later with its row number)."""
+    constants = _sirneural_constants(path)
+    batch: dict[str, list] = {c: [] for c in COLUMNS}
+    batch["line"] = []
+    for number, row in _json_rows(path):
+        if not isinstance(row, dict):
+            raise FlankitError("a submix row must be a JSON object", file=str(path), line=number)
+        if constants is not None and "inputs" not in row:
+            row = {"inputs": row.get("input"), "targets": row.get("target"),
+                   "task_name": row.get("task"), **constants}  # fmt: skip
+        for column in COLUMNS:
+            batch[column].append(row.get(column))
+        batch["line"].append(number)
+        if len(batch["line"]) >= BATCH_ROWS:
+            yield batch
+            batch = {c: [] for c in batch}
+    if batch["line"]:
+        yield batch
+
+
+# ---------------------------------------------------------------- the spill
+
+
+class Spill:
+    """Texts appended to a local file; only their end offsets stay in memory."""
+
+    def __init__(self, folder: str | None = None) -> None:
+        handle = tempfile.NamedTemporaryFile(
+            prefix="flankit-submix-", suffix=".bin", dir=folder, delete=False
+        )
+        self.path = handle.name
+        self._writer = handle
+        self._ends: list[np.ndarray] = []
+        self._size = 0
+        self.ends = np.zeros(0, dtype=np.int64)
+        self._fd: int | None = None
+        owner = os.getpid()
+        atexit.register(lambda: os.getpid() == owner and _unlink(self.path))
+
+    def append(self, column: Any) -> None:
+        """Append a pyarrow string column's texts (no nulls), straight from its buffers."""
+        import pyarrow as pa
+
+        wide = pa.types.is_large_string(column.type)
+        offsets = np.frombuffer(column.buffers()[1], dtype=np.int64 if wide else np.int32)
+        offsets = offsets[column.offset : column.offset + len(column) + 1].astype(np.int64)
+        data = column.buffers()[2]
+        start, stop = int(offsets[0]), int(offsets[-1])
+        if stop > start:
+            self._writer.write(memoryview(data)[start:stop])
+        ends = self._size + (offsets[1:] - start)
+        if len(ends):
+            self._size = int(ends[-1])
+            self._ends.append(ends)
+
+    def close(self) -> None:
+        self._writer.close()
+        self.ends = np.concatenate(self._ends) if self._ends else np.zeros(0, dtype=np.int64)
+        self._ends = []
+
+    def __getitem__(self, i: int) -> str:
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_RDONLY)
+        start = int(self.ends[i - 1]) if i else 0
+        data = os.pread(self._fd, int(self.ends[i]) - start, start)
+        return data.decode("utf-8", "surrogateescape")
+
+    def __getstate__(self) -> dict:
+        return {"path": self.path, "ends": self.ends, "_size": self._size}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state, _fd=None, _ends=[], _writer=None)
+
+
+def _unlink(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+
+
+class SubmixExamples(Sequence):
+    """One task's kept rows as `Example`s (inputs, targets, format), read from the spill."""
+
+    def __init__(self, rows: SubmixRows, positions: np.ndarray) -> None:
+        self.rows = rows
+        self.positions = positions
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return SubmixExamples(self.rows, self.positions[index])
+        pos = int(self.positions[index])
+        return self.rows.example(pos)
+
+
+@dataclass
+class SubmixRows:
+    """Every kept row of a submix read: texts in spills, per row its type, task and origin."""
+
+    inputs: Spill
+    targets: Spill
+    template_type: np.ndarray  # index into TEMPLATE_TYPES, per kept row
+    origin: np.ndarray  # row number within its file, per kept row
+    file_of: np.ndarray  # index into `files`, per kept row
+    files: list[str]
+    by_task: dict[str, np.ndarray]
+    task_source: dict[str, str]
+    rows_read: int = 0
+
+    def example(self, pos: int) -> Example:
+        fields = {
+            "inputs": self.inputs[pos],
+            "targets": self.targets[pos],
+            "format": TEMPLATE_TYPES[int(self.template_type[pos])].replace("_", ""),
+            "template": "published",
+            "shots": 0,
+        }
+        where = f"{self.files[int(self.file_of[pos])]}:row {int(self.origin[pos])}"
+        return Example(fields, where)
+
+    def tasks(self) -> dict[str, SubmixExamples]:
+        return {name: SubmixExamples(self, pos) for name, pos in self.by_task.items()}
+
+
+# ---------------------------------------------------------------- reading
+
+
+class _Reader:
+    """Accumulates one read: validates and filters each batch (vectorised), spills kept rows."""
+
+    def __init__(self, filters: Filters, bad: BadRows, spill_dir: str | None) -> None:
+        self.filters, self.bad = filters, bad
+        self.inputs, self.targets = Spill(spill_dir), Spill(spill_dir)
+        self.types: list[np.ndarray] = []
+        self.origin: list[np.ndarray] = []
+        self.file_of: list[np.ndarray] = []
+        self.by_task: dict[str, list[np.ndarray]] = {}
+        self.task_source: dict[str, str] = {}
+        self.kept = 0
+        self.read = 0
+
+    def _checks(self, cols: dict[str, Any]) -> list[tuple[str, np.ndarray, str]]:
+        """(field, bad-row mask, what is wrong) for each check, in the order rows are told."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        out = []
+        for column in COLUMNS:
+            col = cols[column]
+            wrong = pc.is_null(col)
+            what = "missing or not text"
+            if column != "targets":
+                wrong = pc.or_(wrong, pc.equal(pc.binary_length(col), 0))
+                what = "missing, empty or not text"
+            out.append((column, _mask(wrong.fill_null(True)), f"field {column!r} is {what}"))
+        for column, allowed in (("template_type", TEMPLATE_TYPES), ("task_source", TASK_SOURCES)):
+            known = pc.is_in(cols[column], value_set=pa.array(allowed)).fill_null(True)
+            out.append((column, ~_mask(known), f"unknown {column} (one of {', '.join(allowed)})"))
+        return out
+
+    def _valid(self, path: Path, cols: dict[str, Any], lines: np.ndarray) -> np.ndarray:
+        """Which rows are well formed; each other row is an error (or counted, when skipping)."""
+        checks = self._checks(cols)
+        wrong = np.logical_or.reduce([m for _, m, _ in checks])
+        for i in np.flatnonzero(wrong):
+            column, _, message = next(c for c in checks if c[1][i])
+            task = cols["task_name"][int(i)].as_py()
+            value = cols[column][int(i)].as_py()
+            told = f"{message}: {value!r}" if message.startswith("unknown") else message
+            self.bad.handle(
+                FlankitError(
+                    f"submix row: {told}",
+                    file=str(path),
+                    line=int(lines[i]),
+                    task=task or None,
+                    field=column,
+                )
+            )
+        return ~wrong
+
+    def _wanted(self, cols: dict[str, Any]) -> np.ndarray:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        f = self.filters
+        mask = np.ones(len(cols["task_name"]), dtype=bool)
+        for column, allowed in (
+            ("template_type", f.template_types),
+            ("task_source", f.task_sources),
+        ):
+            if allowed is not None:
+                value_set = pa.array(sorted(allowed), type=cols[column].type)
+                mask &= _mask(pc.is_in(cols[column], value_set=value_set).fill_null(False))
+        if f.tasks or f.exclude:
+            names = [n for n in pc.unique(cols["task_name"]).to_pylist() if n and f.task_kept(n)]
+            value_set = pa.array(names, type=cols["task_name"].type)
+            mask &= _mask(pc.is_in(cols["task_name"], value_set=value_set).fill_null(False))
+        return mask
+
+    def add(self, path: Path, file_index: int, batch: dict[str, Any], first_row: int) -> int:
+        """Validate, filter and spill one batch; returns its row count."""
+        cols = {c: _arrow(batch[c]) for c in COLUMNS}
+        n = len(cols["task_name"])
+        lines = (
+            np.asarray(batch["line"]) if "line" in batch else np.arange(first_row, first_row + n)
+        )
+        keep = np.flatnonzero(self._valid(path, cols, lines) & self._wanted(cols))
+        if len(keep):
+            self._spill(file_index, cols, keep, lines[keep])
+        return n
+
+    def _spill(self, file_index: int, cols: dict[str, Any], keep: np.ndarray, lines) -> None:
+        import pyarrow.compute as pc
+
+        taken = {c: _take(cols[c], keep) for c in COLUMNS}
+        self.inputs.append(taken["inputs"])
+        self.targets.append(taken["targets"])
+        types = pc.dictionary_encode(taken["template_type"])
+        lut = np.array([TEMPLATE_TYPES.index(t) for t in types.dictionary.to_pylist()])
+        self.types.append(lut[types.indices.to_numpy()].astype(np.int8))
+        tasks = pc.dictionary_encode(taken["task_name"])
+        codes = tasks.indices.to_numpy()
+        for j, name in enumerate(tasks.dictionary.to_pylist()):
+            rows = np.flatnonzero(codes == j)
+            self.by_task.setdefault(name, []).append(self.kept + rows)
+            self.task_source.setdefault(name, taken["task_source"][int(rows[0])].as_py())
+        self.origin.append(np.asarray(lines, dtype=np.int64))
+        self.file_of.append(np.full(len(keep), file_index, dtype=np.int32))
+        self.kept += len(keep)
+
+    def finish(self, paths: list[Path]) -> SubmixRows:
+        self.inputs.close()
+        self.targets.close()
+
+        def cat(parts, dtype):
+            return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
+
+        return SubmixRows(
+            inputs=self.inputs,
+            targets=self.targets,
+            template_type=cat(self.types, np.int8),
+            origin=cat(self.origin, np.int64),
+            file_of=cat(self.file_of, np.int32),
+            files=[str(p) for p in paths],
+            by_task={k: np.concatenate(v) for k, v in self.by_task.items()},
+            task_source=self.task_source,
+            rows_read=self.read,
+        )
+
+
+def _mask(array: Any) -> np.ndarray:
+    return array.to_numpy(zero_copy_only=False).astype(bool)
+
+
+def _arrow(column: Any) -> Any:
+    """A pyarrow string array of a column (a JSON batch's list: values that are not text become
+    nulls, so they are refused as such)."""
+    if not isinstance(column, list):
+        return column
+    import pyarrow as pa
+
+    return pa.array([v if isinstance(v, str) else None for v in column], type=pa.large_string())
+
+
+def _take(column: Any, keep: np.ndarray) -> Any:
+    if len(keep) == len(column):
+        return column
+    return column.take(keep)
+
+
+def read(
+    path: str | Path,
+    filters: Filters,
+    bad: BadRows | None = None,
+    *,
+    spill_dir: str | None = None,
+) -> SubmixRows:
+    """Every row of the submix file(s) at `path` that passes `filters`, spilled to disk."""
+    bad = bad if bad is not None else BadRows()
+    paths = files(path)
+    reader = _Reader(filters, bad, spill_dir)
+    for file_index, file in enumerate(paths):
+        batches = _parquet_batches(file) if file.suffix == ".parquet" else _json_batches(file)
+        row = 1
+        for batch in batches:
+            count = reader.add(file, file_index, batch, row)
+            row += count
+            reader.read += count
+    return reader.finish(paths)
