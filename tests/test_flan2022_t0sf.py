@@ -246,3 +246,154 @@ def test_bad_rows_raise_or_are_counted(tmp_path):
 
 def test_shipped_templates_equal_the_shared_file():
     assert t0sf.load_t0_templates() == t0sf.load_t0_templates(TEMPLATES)
+
+
+# --- the t0sf collection kind: four formats, few-shot golden ---------------------------------
+
+QA_MANY = [
+    {"inputs_pretokenized": f"Question {i}:\nWho is number {i}?", "targets_pretokenized": f"P{i}\n"}
+    for i in range(12)
+]
+MC_MANY = [
+    {
+        "inputs_pretokenized": f"Review {i}: it {'works' if i % 2 else 'broke'}.\nPositive?",
+        "targets_pretokenized": "Yes" if i % 2 else "No",
+        "answer_choices": ["No", "Yes"],
+    }
+    for i in range(12)
+]
+
+
+def _raw() -> dict:
+    import json
+
+    return json.loads(Path(TEMPLATES).read_text())
+
+
+def _hand_fields(row: dict) -> dict:
+    """FLAN's T0 fields filled by hand: newlines out of the prompt, options as FLAN's block."""
+    fields = {
+        "question": row["inputs_pretokenized"].replace("\n", " ").strip(),
+        "answer": row["targets_pretokenized"].replace("\n", "").strip(),
+    }
+    if "answer_choices" in row:
+        fields["options_"] = "OPTIONS:\n- " + "\n- ".join(row["answer_choices"])
+    return fields
+
+
+def _formats(folder: Path, subset: str, template_type: str):
+    entry = t0sf.load_catalog()[subset]
+    prepared = t0sf.subset_rows(
+        entry, t0sf.read_subset(folder, subset), source=str(folder), bad=BadRows()
+    )
+    from flankit.data.flan2022 import flan_render
+
+    return t0sf.render_formats(prepared, flan_render.load_templates(TEMPLATES), template_type)
+
+
+def _x_shot_by_hand(rows, out, pattern: dict) -> tuple[str, str]:
+    def head(f):
+        return (
+            pattern["inputs_prefix"] + pattern["inputs"].format(**f) + pattern["x_y_delimiter"]
+        ) + pattern["targets_prefix"]
+
+    text = ""
+    for e in out.exemplars:
+        f = _hand_fields(rows[e])
+        text += head(f) + pattern["targets"].format(**f) + pattern["example_separator"]
+    f = _hand_fields(rows[out.row])
+    target = (pattern["targets"].format(**f) + pattern["example_separator"]).strip()
+    return (text + head(f)).rstrip(" "), target
+
+
+def _five_shot_by_hand(rows, out, mix: list[dict], separator: str) -> str:
+    def part(pos: int) -> str:
+        p, f = mix[pos % len(mix)], _hand_fields(rows[pos])
+        head = p["inputs_prefix"] + p["inputs"] + p["x_y_delimiter"] + p["targets_prefix"]
+        return head.format(**f), p["targets"].format(**f)
+
+    text = "".join("".join(part(e)) + separator for e in out.exemplars)
+    return (text + part(out.row)[0]).rstrip(" ")
+
+
+@pytest.mark.parametrize("subset, rows", [(QA, QA_MANY), (MC_SEP, MC_MANY)])
+def test_golden_few_shot(tmp_path, subset, rows):
+    folder = _p3_folder(tmp_path, {subset: rows})
+    key = t0sf.load_catalog()[subset].task_type
+    raw = _raw()
+    noopt = _formats(folder, subset, "fs_noopt")
+    assert noopt and all(o.form == "x_shot" for o in noopt)
+    for out in noopt:
+        pattern = raw["FEWSHOT_PATTERNS_NO_OPTIONS"][key][out.template]
+        assert out.template == out.row % 10 and out.row not in out.exemplars
+        assert (out.inputs, out.targets) == _x_shot_by_hand(rows, out, pattern)
+    opt = _formats(folder, subset, "fs_opt")
+    mix = [p for p in raw["FEWSHOT_PATTERNS"][key] if p["in_template_mix"]]
+    separators = set()
+    for out in opt:
+        if out.form == "x_shot":
+            pattern = raw["FEWSHOT_PATTERNS"][key][out.template]
+            assert (out.inputs, out.targets) == _x_shot_by_hand(rows, out, pattern)
+            continue
+        assert len(out.exemplars) == 5 and out.row not in out.exemplars
+        found = [
+            s
+            for s in ("\n", "\n\n", "\n\n\n")
+            if out.inputs == _five_shot_by_hand(rows, out, mix, s)
+        ]
+        assert found, out.inputs
+        separators.add(found[-1])
+        assert out.targets == mix[out.row % len(mix)]["targets"].format(
+            **_hand_fields(rows[out.row])
+        )
+    assert len(separators) <= 1 and {o.form for o in opt} <= {"five_shot", "x_shot"}
+
+
+def test_zs_opt_randomises_the_separated_options_as_flan(tmp_path):
+    from flankit.data.flan2022 import flan_render
+
+    folder = _p3_folder(tmp_path, {MC_SEP: MC_MANY})
+    templates = flan_render.load_templates(TEMPLATES)
+    pairs = _raw()["PATTERNS"]["t0_multiple_choice_separated_options"]
+    outs = _formats(folder, MC_SEP, "zs_opt")
+    assert len(outs) == 12 and len({o.options for o in outs}) > 1
+    for out in outs:
+        row, draw = MC_MANY[out.row], out.options
+        names = templates.opt_items[draw.items][:2]
+        ends = templates.opt_end[draw.end]
+        block = templates.opt_start[draw.start] + "".join(
+            names[i] + c + ends[i] for i, c in enumerate(row["answer_choices"])
+        )
+        f = {**_hand_fields(row), "options_": block}
+        stripped = [n.strip() for n in names]
+        if len(set(stripped)) == 2:
+            f["answer"] = stripped[row["answer_choices"].index(f["answer"])]
+        assert (out.inputs, out.targets) == tuple(p.format(**f) for p in pairs[out.row % 10])
+    # The question-answer and plain multiple-choice types show no options: nothing is drawn.
+    qa = _formats(_p3_folder(tmp_path / "qa", {QA: QA_MANY}), QA, "zs_opt")
+    assert all(o.options is None for o in qa)
+
+
+def test_t0sf_kind_loads_a_local_p3_copy_in_four_formats(tmp_path):
+    from flankit.data.collections import CollectionSpec, kind_module, load_collection
+
+    folder = _p3_folder(tmp_path, {QA: QA_MANY, MC_SEP: MC_MANY})
+    tasks = load_collection(CollectionSpec(name="t0sf", path=str(folder)), bad=BadRows(skip=True))
+    assert sorted(t.name for t in tasks) == sorted([QA, MC_SEP])
+    qa = next(t for t in tasks if t.name == QA)
+    formats = {e.fields["format"] for e in qa.examples}
+    assert formats == {"zsopt", "zsnoopt", "fsopt", "fsnoopt"}
+    zs = [e for e in qa.examples if e.fields["format"] == "zsnoopt"]
+    assert [e.fields["inputs"] for e in zs] == [o.inputs for o in _formats(folder, QA, "zs_noopt")]
+    spec = CollectionSpec(name="t0sf", formats={"fsopt": 1.0}, tasks=[QA], path=str(folder))
+    only = load_collection(spec, bad=BadRows(skip=True))
+    assert {e.fields["format"] for e in only[0].examples} == {"fsopt"}
+    module = kind_module(CollectionSpec(name="t0sf"))
+    assert len(module.names(CollectionSpec(name="t0sf"), tmp_path)) == 193
+    listed = {
+        r["task"]: r
+        for r in module.catalog(CollectionSpec(name="t0sf", path=str(folder)), tmp_path)
+    }
+    assert len(listed) == 193 and listed[QA]["present"] and listed[QA]["mixing_size"] == 10_000
+    with pytest.raises(FlankitError, match=rf"{MC}.*{folder}"):
+        load_collection(CollectionSpec(name="t0sf", path=str(folder), tasks=[MC]))

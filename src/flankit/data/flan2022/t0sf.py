@@ -26,6 +26,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -268,11 +269,21 @@ class SubsetRows:
     where: list[str]
 
 
-def sampled(subset: T0Subset, sample: int | None) -> set[int] | None:
-    """Row numbers of a seeded uniform sample of at most `sample` rows (None: every row)."""
-    if sample is None or subset.train_examples <= sample:
-        return None
-    return set(random.Random(f"t0sf|{subset.subset}").sample(range(subset.train_examples), sample))
+def sampled(
+    rows: Iterator[tuple[str, Mapping[str, Any]]], sample: int, seed: str
+) -> list[tuple[str, Mapping[str, Any]]]:
+    """A seeded uniform sample of at most `sample` rows of a stream of any length (reservoir
+    sampling), in source order."""
+    rng = random.Random(seed)
+    kept: list[tuple[int, tuple[str, Mapping[str, Any]]]] = []
+    for number, item in enumerate(rows):
+        if len(kept) < sample:
+            kept.append((number, item))
+        else:
+            slot = rng.randrange(number + 1)
+            if slot < sample:
+                kept[slot] = (number, item)
+    return [item for _, item in sorted(kept, key=lambda pair: pair[0])]
 
 
 def subset_rows(
@@ -286,13 +297,12 @@ def subset_rows(
 ) -> SubsetRows:
     """FLAN's T0 fields of a subset's rows: the first `limit`, or a seeded sample of at most
     `sample`, or all; a bad row raises or is counted by `bad` (a `BadRows`)."""
-    keep = sampled(subset, None if limit else sample)
+    if limit is not None:
+        rows = itertools.islice(rows, limit)
+    elif sample is not None:
+        rows = iter(sampled(rows, sample, f"t0sf|{subset.subset}"))
     out = SubsetRows(subset, source, [], [])
-    for number, (where, row) in enumerate(rows):
-        if limit is not None and len(out.fields) >= limit:
-            break
-        if keep is not None and number not in keep:
-            continue
+    for where, row in rows:
         try:
             fields = t0_fields(row, subset.task_type)
         except (KeyError, ValueError, AttributeError, TypeError) as exc:
