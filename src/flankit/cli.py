@@ -24,6 +24,10 @@ def _data_ls(args: argparse.Namespace) -> int:
         )
     names = [args.collection] if args.collection else list(KINDS)
     for name in names:
+        if _catalog_listed(name, args):
+            continue
+        if args.catalog:
+            continue
         bad, excluded = BadRows(skip=True), {}
         try:
             tasks = load_collection(
@@ -55,6 +59,61 @@ def _data_ls(args: argparse.Namespace) -> int:
                 )
                 print(f"  {t.name:<50} {len(t):>7,}  {flags}")
     return 0
+
+
+def _catalog_listed(name: str, args: argparse.Namespace) -> bool:
+    """List a kind that has an offline catalog (the Flan 2022 kinds) from it, reading no data:
+    one summary line, or with a name (or -v) a row per task. False for other kinds."""
+    import importlib
+
+    from flankit.data.collections import KINDS, CollectionSpec, data_root
+
+    module = importlib.import_module(KINDS[name]) if name in KINDS else None
+    if module is None or not hasattr(module, "catalog"):
+        return False
+    if name == "flan_submix" and not args.collection:
+        return True  # its five named submixes are listed on their own
+    rows = module.catalog(CollectionSpec(name=name, path=args.path), data_root(args.data_root))
+    tasks = [r for r in rows if r["collection"] == name or name == "flan_submix"]
+    present = sum(1 for r in tasks if r["present"])
+    if tasks and tasks[0]["templates"] == "pre-rendered":
+        print(
+            f"{name}: published submix, {'present' if present else 'absent'}: {tasks[0]['source']}"
+        )
+        return True
+    print(f"{name}: {len(tasks)} tasks in the catalog, {present} with data present or cached")
+    if args.collection or args.verbose:
+        for r in tasks:
+            size = "" if r["mixing_size"] is None else f"{r['mixing_size']:,}"
+            mark = "present" if r["present"] else "absent"
+            print(
+                f"  {r['task']:<50} {size:>7}  {mark:<7}  {r['templates']}  {r['source']}"
+                + ("" if r["status"] == "ok" else f"  [{r['status']}]")
+                + (f" {r['reason']}" if r.get("reason") else "")
+            )
+    return True
+
+
+def _data_check_sources(args: argparse.Namespace) -> int:
+    import importlib
+
+    from flankit.data.collections import KINDS, CollectionSpec, data_root
+
+    checkable = [k for k in KINDS if hasattr(importlib.import_module(KINDS[k]), "check_sources")]
+    if args.collection not in checkable:
+        raise FlankitError(
+            f"collection {args.collection!r} has no hub mappings to check",
+            hint=f"choose one of {', '.join(checkable)}",
+        )
+    module = importlib.import_module(KINDS[args.collection])
+    spec = CollectionSpec(name=args.collection, tasks=args.tasks or None)
+    rows = module.check_sources(spec, data_root(args.data_root))
+    for r in rows:
+        verdict = "ok" if r["ok"] else "MISMATCH: " + "; ".join(r["problems"])
+        print(f"{r['task']:<50} {r['source']:<45} {verdict}")
+    failed = sum(1 for r in rows if not r["ok"])
+    print(f"{len(rows) - failed} of {len(rows)} mappings match the hub")
+    return 1 if failed else 0
 
 
 def _comma_list(text: str, choices, what: str) -> list[str]:
@@ -439,7 +498,7 @@ def _add_data(verbs) -> None:
         "into text and token shards with a report.",
     )
     data_verbs = data.add_subparsers(
-        dest="data_verb", required=True, metavar="ACTION", help="ls, show or build"
+        dest="data_verb", required=True, metavar="ACTION", help="ls, show, build or check-sources"
     )
     common = _data_root_parser()
 
@@ -454,7 +513,25 @@ def _add_data(verbs) -> None:
     ls.add_argument("collection", nargs="?", help="list this collection's tasks")
     ls.add_argument("--path", help="the collection's folder or YAML file")
     ls.add_argument("-v", "--verbose", action="store_true", help="list tasks of every collection")
+    ls.add_argument(
+        "--catalog",
+        action="store_true",
+        help="only the collections with an offline catalog (the Flan 2022 ones): no data is read",
+    )
     ls.set_defaults(func=_data_ls)
+
+    check = _verb(
+        data_verbs,
+        "check-sources",
+        "check a collection's hub mappings against the hub",
+        "Check every task's hub mapping (dataset id, config, split, the columns its templates\n"
+        "need) against the hub's dataset features. Needs the hub; says so when it is not\n"
+        "reachable (or HF_HUB_OFFLINE is set). Exit status 1 when a mapping does not match.",
+        parents=[common],
+    )
+    check.add_argument("collection", help="muffin or t0sf")
+    check.add_argument("--tasks", nargs="+", help="only these tasks (names or patterns)")
+    check.set_defaults(func=_data_check_sources)
 
     show = _verb(
         data_verbs,
