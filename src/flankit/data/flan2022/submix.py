@@ -32,7 +32,9 @@ import json
 import os
 import re
 import tempfile
+from collections import deque
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -181,7 +183,11 @@ def _json_batches(path: Path) -> Iterator[dict[str, Any]]:
 
 
 class Spill:
-    """Texts appended to a local file; only their end offsets stay in memory."""
+    """Texts appended to a local file; only their end offsets stay in memory. Writes run on one
+    background thread (at most `PENDING` batches queued), so they overlap with decoding the next
+    batch instead of adding to it."""
+
+    PENDING = 4
 
     def __init__(self, folder: str | None = None) -> None:
         handle = tempfile.NamedTemporaryFile(
@@ -193,6 +199,8 @@ class Spill:
         self._size = 0
         self.ends = np.zeros(0, dtype=np.int64)
         self._fd: int | None = None
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="flankit-spill")
+        self._pending: deque = deque()
         owner = os.getpid()
         atexit.register(lambda: os.getpid() == owner and _unlink(self.path))
 
@@ -206,13 +214,20 @@ class Spill:
         data = column.buffers()[2]
         start, stop = int(offsets[0]), int(offsets[-1])
         if stop > start:
-            self._writer.write(memoryview(data)[start:stop])
+            # The closure keeps `column` (and so its buffer) alive until the bytes are written.
+            chunk = memoryview(data)[start:stop]
+            self._pending.append(self._pool.submit(self._writer.write, chunk))
+            while len(self._pending) > self.PENDING:
+                self._pending.popleft().result()
         ends = self._size + (offsets[1:] - start)
         if len(ends):
             self._size = int(ends[-1])
             self._ends.append(ends)
 
     def close(self) -> None:
+        while self._pending:
+            self._pending.popleft().result()
+        self._pool.shutdown()
         self._writer.close()
         self.ends = np.concatenate(self._ends) if self._ends else np.zeros(0, dtype=np.int64)
         self._ends = []
@@ -228,7 +243,7 @@ class Spill:
         return {"path": self.path, "ends": self.ends, "_size": self._size}
 
     def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state, _fd=None, _ends=[], _writer=None)
+        self.__dict__.update(state, _fd=None, _ends=[], _writer=None, _pool=None, _pending=deque())
 
 
 def _unlink(path: str) -> None:
