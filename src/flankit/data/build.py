@@ -30,6 +30,7 @@ from typing import ClassVar, Literal
 import numpy as np
 
 from flankit.config import to_dict
+from flankit.data import collection_report
 from flankit.data.collections import CollectionSpec, load_collection
 from flankit.data.decontam import build_index, cache_root, task_key
 from flankit.data.features import fit_example, row_lengths, rows_to_arrays, token_pairs
@@ -490,7 +491,10 @@ def build(cfg: DataConfig, out: str | Path, *, progress: bool = True) -> dict:
         stats["shards"] = {
             sub: sorted(p.name for p in (out / sub).glob("part-*")) for sub in ("data", "tokens")
         }
-        write_atomic(out / "summary.md", summary_markdown(stats))
+        stats["collection_report"] = collection_report.collection_report(stats)
+        write_atomic(
+            out / "summary.md", summary_markdown(stats) + collection_report.markdown(stats)
+        )
         write_atomic(out / "stats.json", json.dumps(stats, indent=2, ensure_ascii=False))  # last
     (out / IN_PROGRESS).unlink()
     return stats
