@@ -288,6 +288,7 @@ class ShardWriter:
             import pyarrow.parquet as pq
 
             pq.write_table(pa.Table.from_pylist(rows), tmp)
+            pa.default_memory_pool().release_unused()  # else RSS grows with every shard
         _fsync(tmp)
         os.replace(tmp, path)
         self.shards += 1
