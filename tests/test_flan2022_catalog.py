@@ -87,3 +87,12 @@ def test_check_sources_says_it_needs_the_hub(no_network, capsys, collection):
 def test_check_sources_of_a_collection_without_mappings(capsys):
     assert main(["data", "check-sources", "flan_cot"]) == 2
     assert "no hub mappings to check" in capsys.readouterr().err
+
+
+def test_t0sf_without_a_local_copy_or_the_hub_says_so(no_network, tmp_path):
+    from flankit.data.collections import CollectionSpec, load_collection
+    from flankit.errors import FlankitError
+
+    with pytest.raises(FlankitError, match="no local P3 copy .* hub is not reachable"):
+        load_collection(CollectionSpec(name="t0sf", tasks=["amazon_polarity_*"]), root=tmp_path)
+    assert not no_network

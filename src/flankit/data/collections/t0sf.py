@@ -110,6 +110,12 @@ def load(spec: CollectionSpec, root: Path, bad: BadRows) -> list[Task]:
     types = types_of(spec)
     templates = flan_render.load_templates()
     subsets, folder = _here(spec, root)
+    if folder is None and subsets and not muffin_sources.hub_reachable():
+        raise FlankitError(
+            f"collection {COLLECTION}: no local P3 copy (`path:` or {root / 'p3'}) and the hub "
+            "is not reachable (or HF_HUB_OFFLINE is set)",
+            hint="give `path:` to a P3 copy with data/<subset>/train.tfrecord-* files",
+        )
     out = []
     for subset in subsets:
         where = folder if folder is not None else t0sf.fetch_subset(subset.subset)
