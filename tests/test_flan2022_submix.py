@@ -231,3 +231,16 @@ def test_recipe_trains(sample, tmp_path):
     assert main(["train", str(path), "-q"]) == 0
     assert (tmp_path / "run" / "final" / "model.safetensors").is_file()
     shutil.rmtree(tmp_path / "run")
+
+
+@pytest.mark.parametrize("layout", ["jsonl", "parquet"])
+def test_task_names_without_reading_the_texts(sample, tmp_path, layout):
+    from flankit.data.collections import kind_module
+
+    rows = _rows(sample)
+    path = sample if layout == "jsonl" else _parquet(tmp_path / "all.parquet", rows)
+    spec = CollectionSpec(name="cot_submix", path=str(path), exclude=["*_ii"])
+    want = sorted(
+        {r["task_name"] for r in rows if r["task_source"] == "CoT"} - {"cot_strategyqa_ii"}
+    )
+    assert kind_module(spec).names(spec, tmp_path) == want

@@ -397,3 +397,16 @@ def test_t0sf_kind_loads_a_local_p3_copy_in_four_formats(tmp_path):
     assert len(listed) == 193 and listed[QA]["present"] and listed[QA]["mixing_size"] == 10_000
     with pytest.raises(FlankitError, match=rf"{MC}.*{folder}"):
         load_collection(CollectionSpec(name="t0sf", path=str(folder), tasks=[MC]))
+
+
+def test_subset_sample_is_seeded_uniform_and_in_source_order():
+    rows = [
+        (f"f:record {i}", {"inputs_pretokenized": f"q{i}", "targets_pretokenized": "a"})
+        for i in range(500)
+    ]
+    first = t0sf.sampled(iter(rows), 50, "t0sf|x")
+    assert len(first) == 50 and first == t0sf.sampled(iter(rows), 50, "t0sf|x")
+    numbers = [int(w.split()[-1]) for w, _ in first]
+    assert numbers == sorted(numbers) and numbers[-1] > 250  # not simply the first rows
+    assert first != t0sf.sampled(iter(rows), 50, "t0sf|y")
+    assert t0sf.sampled(iter(rows[:10]), 50, "t0sf|x") == rows[:10]  # a short subset: every row

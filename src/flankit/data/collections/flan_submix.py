@@ -22,7 +22,7 @@ from typing import Any
 
 from flankit.data.collections.muffin import FORMAT_TYPES, PASSTHROUGH, types_of
 from flankit.data.collections.spec import CollectionSpec
-from flankit.data.flan2022 import submix
+from flankit.data.flan2022 import muffin_sources, submix
 from flankit.data.sources import BadRows
 from flankit.data.tasks import Task, prerendered
 from flankit.errors import FlankitError
@@ -80,8 +80,8 @@ def load(spec: CollectionSpec, root: Path, bad: BadRows) -> list[Task]:
 
 
 def names(spec: CollectionSpec, root: Path) -> list[str]:
-    """The published task names the spec keeps (reads the files' rows)."""
-    return sorted(submix.read(_path(spec, root), filters(spec), BadRows(skip=True)).by_task)
+    """The published task names the spec keeps (parquet: three columns read, not the texts)."""
+    return submix.task_names(_path(spec, root), filters(spec))
 
 
 def catalog(spec: CollectionSpec, root: Path) -> list[dict[str, Any]]:
@@ -90,14 +90,15 @@ def catalog(spec: CollectionSpec, root: Path) -> list[dict[str, Any]]:
     rows = []
     for kind in kinds:
         path = Path(spec.path) if spec.path else root / SUBMIXES[kind][0]
+        hub = HUB.format(SUBMIXES[kind][0])
         rows.append(
             {
                 "collection": kind,
                 "task": f"(published {SUBMIXES[kind][1]} rows)",
-                "source": str(path) if path.exists() else "hub:" + HUB.format(SUBMIXES[kind][0]),
+                "source": str(path) if path.exists() else "hub:" + hub,
                 "templates": "pre-rendered",
                 "mixing_size": None,
-                "present": path.exists(),
+                "present": path.exists() or muffin_sources.hub_cached(hub),
                 "status": "ok",
             }
         )

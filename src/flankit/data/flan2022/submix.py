@@ -353,25 +353,6 @@ class _Reader:
             )
         return ~wrong
 
-    def _wanted(self, cols: dict[str, Any]) -> np.ndarray:
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
-        f = self.filters
-        mask = np.ones(len(cols["task_name"]), dtype=bool)
-        for column, allowed in (
-            ("template_type", f.template_types),
-            ("task_source", f.task_sources),
-        ):
-            if allowed is not None:
-                value_set = pa.array(sorted(allowed), type=cols[column].type)
-                mask &= _mask(pc.is_in(cols[column], value_set=value_set).fill_null(False))
-        if f.tasks or f.exclude:
-            names = [n for n in pc.unique(cols["task_name"]).to_pylist() if n and f.task_kept(n)]
-            value_set = pa.array(names, type=cols["task_name"].type)
-            mask &= _mask(pc.is_in(cols["task_name"], value_set=value_set).fill_null(False))
-        return mask
-
     def add(self, path: Path, file_index: int, batch: dict[str, Any], first_row: int) -> int:
         """Validate, filter and spill one batch; returns its row count."""
         cols = {c: _arrow(batch[c]) for c in COLUMNS}
@@ -379,7 +360,7 @@ class _Reader:
         lines = (
             np.asarray(batch["line"]) if "line" in batch else np.arange(first_row, first_row + n)
         )
-        keep = np.flatnonzero(self._valid(path, cols, lines) & self._wanted(cols))
+        keep = np.flatnonzero(self._valid(path, cols, lines) & wanted(self.filters, cols))
         if len(keep):
             self._spill(file_index, cols, keep, lines[keep])
         return n
@@ -423,6 +404,27 @@ class _Reader:
         )
 
 
+def wanted(filters: Filters, cols: dict[str, Any]) -> np.ndarray:
+    """Which rows of a batch (pyarrow columns) pass the filters."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    f = filters
+    mask = np.ones(len(cols["task_name"]), dtype=bool)
+    for column, allowed in (
+        ("template_type", f.template_types),
+        ("task_source", f.task_sources),
+    ):
+        if allowed is not None:
+            value_set = pa.array(sorted(allowed), type=cols[column].type)
+            mask &= _mask(pc.is_in(cols[column], value_set=value_set).fill_null(False))
+    if f.tasks or f.exclude:
+        names = [n for n in pc.unique(cols["task_name"]).to_pylist() if n and f.task_kept(n)]
+        value_set = pa.array(names, type=cols["task_name"].type)
+        mask &= _mask(pc.is_in(cols["task_name"], value_set=value_set).fill_null(False))
+    return mask
+
+
 def _mask(array: Any) -> np.ndarray:
     return array.to_numpy(zero_copy_only=False).astype(bool)
 
@@ -462,3 +464,21 @@ def read(
             row += count
             reader.read += count
     return reader.finish(paths)
+
+
+def task_names(path: str | Path, filters: Filters) -> list[str]:
+    """The task names of the rows that pass `filters`, cheaply: parquet files read only their
+    task_name, task_source and template_type columns (JSONL files are read whole)."""
+    import pyarrow.parquet as pq
+
+    names: set[str] = set()
+    for file in files(path):
+        if file.suffix != ".parquet":
+            names.update(read(file, filters, BadRows(skip=True)).by_task)
+            continue
+        columns = ["task_source", "task_name", "template_type"]
+        for batch in pq.ParquetFile(file).iter_batches(BATCH_ROWS, columns=columns):
+            cols = {c: batch.column(c) for c in columns}
+            kept = batch.column("task_name").filter(wanted(filters, cols))
+            names.update(n for n in kept.unique().to_pylist() if n)
+    return sorted(names)
