@@ -13,8 +13,8 @@ from flankit.errors import FlankitError, describe_failure, suggest
 
 
 def _data_ls(args: argparse.Namespace) -> int:
-    from flankit.data.collections import KINDS, CollectionSpec, load_collection
-    from flankit.data.sources import BadRows
+    from flankit.data.collections import KINDS, CollectionSpec
+    from flankit.data.collections.counts import collection_counts, count
 
     if args.collection and args.collection not in KINDS and not args.path:
         raise FlankitError(
@@ -28,27 +28,28 @@ def _data_ls(args: argparse.Namespace) -> int:
             continue
         if args.catalog:
             continue
-        bad, excluded = BadRows(skip=True), {}
+        spec = CollectionSpec(name=name, path=args.path)
+        detail = bool(args.collection or args.verbose)
         try:
-            tasks = load_collection(
-                CollectionSpec(name=name, path=args.path), args.data_root, bad, excluded
-            )
+            if detail:
+                counts, tasks = count(spec, args.data_root)
+            else:
+                counts = collection_counts(spec, args.data_root)  # cached by its files
         except FlankitError as exc:
             if args.collection:  # the one collection asked for: a failure, not a listing
                 raise
             print(f"{name}: not available ({exc})")
             continue
-        n = sum(len(t) for t in tasks)
         print(
-            f"{name}: {len(tasks)} tasks, {n:,} examples"
-            + (f", {len(excluded)} held out as benchmark sources" if excluded else "")
-            + (f", {bad.total} bad rows skipped" if bad.total else "")
+            f"{name}: {counts.tasks} tasks, {counts.examples:,} examples"
+            + (f", {counts.excluded} held out as benchmark sources" if counts.excluded else "")
+            + (f", {counts.bad_total} bad rows skipped" if counts.bad_total else "")
         )
-        for sample in bad.samples[:5]:
+        for sample in counts.bad_samples[:5]:
             print(f"  skipped: {sample}")
-        if bad.total > 5:
-            print(f"  ... and {bad.total - 5} more skipped rows")
-        if args.collection or args.verbose:
+        if counts.bad_total > 5:
+            print(f"  ... and {counts.bad_total - 5} more skipped rows")
+        if detail:
             for t in tasks:
                 kinds = [k for k in ("cot", "inverted") if t.by_kind[k]]
                 flags = ", ".join(
