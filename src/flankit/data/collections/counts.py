@@ -25,7 +25,8 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from flankit.data.collections import data_root, kind_module, load_collection
+from flankit.data import collections
+from flankit.data.collections import data_root, kind_module
 from flankit.data.collections.spec import CollectionSpec
 from flankit.data.sources import BadRows
 from flankit.data.tasks import Task
@@ -90,7 +91,7 @@ def _read_store() -> dict:
 
 def count(spec: CollectionSpec, root: str | Path | None) -> tuple[Counts, list[Task]]:
     bad, excluded = BadRows(skip=True), {}
-    tasks = load_collection(spec, root, bad, excluded)
+    tasks = collections.load_collection(spec, root, bad, excluded)
     """The collection loaded (bad rows skipped and counted) and its counts."""
     counts = Counts(
         tasks=len(tasks),
