@@ -9,9 +9,7 @@ counted again. A collection whose tasks do not all come from files (synthetic, w
 cached: it is loaded each time (it is cheap). The cache is an optimisation only: when it cannot
 be read or written, the counts are computed as without it.
 
-Example:
-    >>> import os, tempfile
-    >>> os.environ["FLANKIT_CACHE"] = tempfile.mkdtemp()
+Example (world is generated, so it is counted, not cached):
     >>> from flankit.data.collections import CollectionSpec
     >>> collection_counts(CollectionSpec(name="world"), None).tasks
     8
