@@ -244,3 +244,59 @@ def test_task_names_without_reading_the_texts(sample, tmp_path, layout):
         {r["task_name"] for r in rows if r["task_source"] == "CoT"} - {"cot_strategyqa_ii"}
     )
     assert kind_module(spec).names(spec, tmp_path) == want
+
+
+@pytest.mark.parametrize("statistics", [True, False])
+def test_parquet_texts_are_read_at_render_time_byte_equal(sample, tmp_path, statistics):
+    import pickle
+
+    rows = _rows(sample)
+    table = pa.Table.from_pylist(rows, schema=pa.schema([(c, pa.string()) for c in submix.COLUMNS]))
+    path = tmp_path / "s.parquet"
+    pq.write_table(table, path, row_group_size=3, write_statistics=statistics)
+    read = submix.read(path, submix.Filters(task_sources=frozenset({"NIv2", "CoT"})))
+    assert read.inputs is None and read.targets is None  # no texts copied by the read
+    got = {
+        t: [(e.fields["inputs"], e.fields["targets"]) for e in ex] for t, ex in read.tasks().items()
+    }
+    want: dict[str, list] = {}
+    for r in rows:
+        if r["task_source"] in ("NIv2", "CoT"):
+            want.setdefault(r["task_name"], []).append((r["inputs"], r["targets"]))
+    assert got == want and read.inputs is not None
+    again = submix.read(path, submix.Filters(task_sources=frozenset({"CoT"})))
+    name = sorted(again.by_task)[0]
+    unpickled = pickle.loads(pickle.dumps(again.tasks()[name]))  # the texts travel, read once
+    assert unpickled.rows.inputs is not None
+    assert [e.fields for e in unpickled] == [e.fields for e in again.tasks()[name]]
+
+
+@pytest.mark.parametrize("statistics", [True, False])
+def test_parquet_empty_inputs_is_found_with_or_without_statistics(sample, tmp_path, statistics):
+    rows = _rows(sample)
+    rows[7] = {**rows[7], "inputs": ""}
+    rows[9] = {**rows[9], "targets": None}
+    table = pa.Table.from_pylist(rows, schema=pa.schema([(c, pa.string()) for c in submix.COLUMNS]))
+    path = tmp_path / "empty.parquet"
+    pq.write_table(table, path, row_group_size=4, write_statistics=statistics)
+    with pytest.raises(FlankitError) as err:
+        submix.read(path, submix.Filters())
+    assert f"{path}:8" in str(err.value) and "'inputs'" in str(err.value)
+    bad = BadRows(skip=True)
+    kept = submix.read(path, submix.Filters(), bad)
+    assert bad.total == 2 and sum(len(v) for v in kept.by_task.values()) == len(rows) - 2
+    texts = {e.fields["inputs"] for ex in kept.tasks().values() for e in ex}
+    assert "" not in texts and rows[9]["inputs"] not in texts
+
+
+def test_parquet_recipe_build_is_the_same_with_one_or_two_processes(sample, tmp_path):
+    from flankit.cli import main
+
+    parquet = _parquet(tmp_path / "all.parquet", _rows(sample), row_group_size=5)
+    written = []
+    for procs in (1, 2):
+        path = _recipe(tmp_path, parquet, num_proc=procs)
+        out = tmp_path / f"out{procs}"
+        assert main(["data", "build", str(path), "--out", str(out), "-q"]) == 0
+        written.append(pq.read_table(out / "data").to_pylist())
+    assert written[0] == written[1] and len(written[0]) == 400

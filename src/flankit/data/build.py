@@ -38,7 +38,7 @@ from flankit.data.mixtures import Mixture, Ref
 from flankit.data.packing import BestFitPacker
 from flankit.data.pipeline import FeatureConfig, RenderConfig, feature_lengths, mixture_tokenizer
 from flankit.data.sources import BadRows
-from flankit.data.tasks import Task, Variant, render_example
+from flankit.data.tasks import Task, Variant, prepare_examples, render_example
 from flankit.errors import FlankitError, warn
 from flankit.outputs import writable_dir, write_atomic
 from flankit.progress import bar, phase
@@ -202,6 +202,7 @@ def _decontaminate_one(task_i: int) -> list[int]:
 
 def _init_state(tasks: list[Task], render: RenderConfig, seed: int, tokenizer, layout: str) -> None:
     _STATE.update(tasks=tasks, render=render, seed=seed, tokenizer=tokenizer, layout=layout)
+    prepare_examples(tasks)  # lazily read texts (submix parquet), once, before workers fork
 
 
 def render_batch(refs: list[tuple]) -> list[dict]:

@@ -251,3 +251,12 @@ def render_example(
         inverted=variant.inverted,
         shots=len(shots),
     )
+
+
+def prepare_examples(tasks: Sequence[Task]) -> None:
+    """Let tasks whose examples are read lazily (a `prepare()` method: the published submixes'
+    parquet texts) read them now, once, before worker processes fork and each would read them."""
+    for task in tasks:
+        prepare = getattr(task.examples, "prepare", None)
+        if prepare is not None:
+            prepare()

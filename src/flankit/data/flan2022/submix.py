@@ -117,8 +117,11 @@ def files(path: str | Path) -> list[Path]:
 # ---------------------------------------------------------------- batches in one schema
 
 
-def _parquet_batches(path: Path) -> Iterator[dict[str, Any]]:
-    """Column arrays of each batch (pyarrow StringArrays), the published five columns."""
+TEXTS = ("inputs", "targets")
+LABELS = ("task_source", "task_name", "template_type")
+
+
+def _parquet_file(path: Path) -> Any:
     import pyarrow.parquet as pq
 
     handle = pq.ParquetFile(path)
@@ -131,8 +134,33 @@ def _parquet_batches(path: Path) -> Iterator[dict[str, Any]]:
             file=str(path),
             field=missing[0],
         )
-    for batch in handle.iter_batches(batch_size=BATCH_ROWS, columns=list(COLUMNS)):
-        yield {name: batch.column(name) for name in COLUMNS}
+    return handle
+
+
+def _proven_clean(handle: Any, group: int, column: str) -> bool:
+    """Whether the row group's statistics show the text column has no null (and, for
+    `inputs`, no empty) value, so its texts need not be decoded to be checked."""
+    meta = handle.metadata.row_group(group)
+    index = handle.schema_arrow.names.index(column)
+    stats = meta.column(index).statistics
+    if stats is None or not stats.has_null_count or stats.null_count != 0:
+        return False
+    if column == "targets":
+        return True
+    return bool(stats.has_min_max) and stats.min not in ("", b"")
+
+
+def _parquet_batches(path: Path, texts: bool = True) -> Iterator[dict[str, Any]]:
+    """Column arrays of each batch (pyarrow StringArrays), row group by row group. With
+    `texts=False` the text columns are read only where the statistics cannot prove them
+    well formed (they are read at render time instead, `SubmixRows.prepare`)."""
+    handle = _parquet_file(path)
+    for group in range(handle.num_row_groups):
+        columns = list(COLUMNS) if texts else [
+            c for c in COLUMNS if c in LABELS or not _proven_clean(handle, group, c)
+        ]  # fmt: skip
+        for batch in handle.iter_batches(BATCH_ROWS, row_groups=[group], columns=columns):
+            yield {name: batch.column(name) for name in columns}
 
 
 def _json_rows(path: Path) -> Iterator[tuple[int, Any]]:
@@ -261,6 +289,10 @@ class SubmixExamples(Sequence):
     def __len__(self) -> int:
         return len(self.positions)
 
+    def prepare(self) -> None:
+        """Read the texts now (before worker processes fork), not on first use."""
+        self.rows.prepare()
+
     def __getitem__(self, index):
         if isinstance(index, slice):
             return SubmixExamples(self.rows, self.positions[index])
@@ -272,8 +304,8 @@ class SubmixExamples(Sequence):
 class SubmixRows:
     """Every kept row of a submix read: texts in spills, per row its type, task and origin."""
 
-    inputs: Spill
-    targets: Spill
+    inputs: Spill | None  # None until `prepare` (a parquet-only read reads texts lazily)
+    targets: Spill | None
     template_type: np.ndarray  # index into TEMPLATE_TYPES, per kept row
     origin: np.ndarray  # row number within its file, per kept row
     file_of: np.ndarray  # index into `files`, per kept row
@@ -281,8 +313,40 @@ class SubmixRows:
     by_task: dict[str, np.ndarray]
     task_source: dict[str, str]
     rows_read: int = 0
+    spill_dir: str | None = None
+
+    def prepare(self) -> None:
+        """Read the kept rows' texts (parquet: row group by row group, in file order, only the
+        groups holding kept rows) into the spill, once; later calls do nothing."""
+        if self.inputs is not None:
+            return
+        inputs, targets = Spill(self.spill_dir), Spill(self.spill_dir)
+        for file_index, file in enumerate(self.files):
+            rows = self.origin[self.file_of == file_index] - 1  # 0-based, increasing
+            handle = _parquet_file(Path(file))
+            starts = np.cumsum([0] + [handle.metadata.row_group(g).num_rows
+                                      for g in range(handle.num_row_groups)])  # fmt: skip
+            for group in np.unique(np.searchsorted(starts, rows, side="right") - 1):
+                first = int(starts[group])
+                batches = handle.iter_batches(BATCH_ROWS, row_groups=[int(group)], columns=TEXTS)
+                for batch in batches:
+                    stop = first + batch.num_rows
+                    lo, hi = np.searchsorted(rows, [first, stop])
+                    if hi > lo:
+                        keep = rows[lo:hi] - first
+                        inputs.append(_take(batch.column("inputs"), keep))
+                        targets.append(_take(batch.column("targets"), keep))
+                    first = stop
+        inputs.close()
+        targets.close()
+        self.inputs, self.targets = inputs, targets
+
+    def __getstate__(self) -> dict:
+        self.prepare()  # read once here, not once in each process that unpickles it
+        return self.__dict__
 
     def example(self, pos: int) -> Example:
+        self.prepare()
         fields = {
             "inputs": self.inputs[pos],
             "targets": self.targets[pos],
@@ -303,9 +367,13 @@ class SubmixRows:
 class _Reader:
     """Accumulates one read: validates and filters each batch (vectorised), spills kept rows."""
 
-    def __init__(self, filters: Filters, bad: BadRows, spill_dir: str | None) -> None:
-        self.filters, self.bad = filters, bad
-        self.inputs, self.targets = Spill(spill_dir), Spill(spill_dir)
+    def __init__(
+        self, filters: Filters, bad: BadRows, spill_dir: str | None, deferred: bool
+    ) -> None:
+        self.filters, self.bad, self.deferred = filters, bad, deferred
+        self.spill_dir = spill_dir
+        self.inputs = None if deferred else Spill(spill_dir)
+        self.targets = None if deferred else Spill(spill_dir)
         self.types: list[np.ndarray] = []
         self.origin: list[np.ndarray] = []
         self.file_of: list[np.ndarray] = []
@@ -320,7 +388,7 @@ class _Reader:
         import pyarrow.compute as pc
 
         out = []
-        for column in COLUMNS:
+        for column in [c for c in COLUMNS if c in cols]:
             col = cols[column]
             wrong = pc.is_null(col)
             what = "missing or not text"
@@ -355,7 +423,7 @@ class _Reader:
 
     def add(self, path: Path, file_index: int, batch: dict[str, Any], first_row: int) -> int:
         """Validate, filter and spill one batch; returns its row count."""
-        cols = {c: _arrow(batch[c]) for c in COLUMNS}
+        cols = {c: _arrow(batch[c]) for c in COLUMNS if c in batch}
         n = len(cols["task_name"])
         lines = (
             np.asarray(batch["line"]) if "line" in batch else np.arange(first_row, first_row + n)
@@ -368,9 +436,10 @@ class _Reader:
     def _spill(self, file_index: int, cols: dict[str, Any], keep: np.ndarray, lines) -> None:
         import pyarrow.compute as pc
 
-        taken = {c: _take(cols[c], keep) for c in COLUMNS}
-        self.inputs.append(taken["inputs"])
-        self.targets.append(taken["targets"])
+        taken = {c: _take(cols[c], keep) for c in LABELS}
+        if not self.deferred:
+            self.inputs.append(_take(cols["inputs"], keep))
+            self.targets.append(_take(cols["targets"], keep))
         types = pc.dictionary_encode(taken["template_type"])
         lut = np.array([TEMPLATE_TYPES.index(t) for t in types.dictionary.to_pylist()])
         self.types.append(lut[types.indices.to_numpy()].astype(np.int8))
@@ -385,8 +454,9 @@ class _Reader:
         self.kept += len(keep)
 
     def finish(self, paths: list[Path]) -> SubmixRows:
-        self.inputs.close()
-        self.targets.close()
+        if not self.deferred:
+            self.inputs.close()
+            self.targets.close()
 
         def cat(parts, dtype):
             return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
@@ -401,6 +471,7 @@ class _Reader:
             by_task={k: np.concatenate(v) for k, v in self.by_task.items()},
             task_source=self.task_source,
             rows_read=self.read,
+            spill_dir=self.spill_dir,
         )
 
 
@@ -455,9 +526,13 @@ def read(
     """Every row of the submix file(s) at `path` that passes `filters`, spilled to disk."""
     bad = bad if bad is not None else BadRows()
     paths = files(path)
-    reader = _Reader(filters, bad, spill_dir)
+    deferred = all(p.suffix == ".parquet" for p in paths)
+    reader = _Reader(filters, bad, spill_dir, deferred)
     for file_index, file in enumerate(paths):
-        batches = _parquet_batches(file) if file.suffix == ".parquet" else _json_batches(file)
+        if file.suffix == ".parquet":
+            batches = _parquet_batches(file, texts=not deferred)
+        else:
+            batches = _json_batches(file)
         row = 1
         for batch in batches:
             count = reader.add(file, file_index, batch, row)
@@ -467,18 +542,6 @@ def read(
 
 
 def task_names(path: str | Path, filters: Filters) -> list[str]:
-    """The task names of the rows that pass `filters`, cheaply: parquet files read only their
-    task_name, task_source and template_type columns (JSONL files are read whole)."""
-    import pyarrow.parquet as pq
-
-    names: set[str] = set()
-    for file in files(path):
-        if file.suffix != ".parquet":
-            names.update(read(file, filters, BadRows(skip=True)).by_task)
-            continue
-        columns = ["task_source", "task_name", "template_type"]
-        for batch in pq.ParquetFile(file).iter_batches(BATCH_ROWS, columns=columns):
-            cols = {c: batch.column(c) for c in columns}
-            kept = batch.column("task_name").filter(wanted(filters, cols))
-            names.update(n for n in kept.unique().to_pylist() if n)
-    return sorted(names)
+    """The task names of the rows that pass `filters`, cheaply: a parquet read decodes only
+    the task_name, task_source and template_type columns (JSONL files are read whole)."""
+    return sorted(read(path, filters, BadRows(skip=True)).by_task)
