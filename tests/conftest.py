@@ -27,6 +27,18 @@ def shared_data(path: Path) -> Path:
     pytest.skip(message)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _own_cache(tmp_path_factory):
+    """The test session's caches (pretraining, data ls counts) live in a temporary folder,
+    never in the user's ~/.cache/flankit, unless FLANKIT_CACHE is set."""
+    if os.environ.get("FLANKIT_CACHE"):
+        yield
+        return
+    os.environ["FLANKIT_CACHE"] = str(tmp_path_factory.mktemp("flankit-cache"))
+    yield
+    del os.environ["FLANKIT_CACHE"]
+
+
 @pytest.fixture(scope="session")
 def shared() -> Path:
     """The real data folder (../shared/data from the repository root)."""
