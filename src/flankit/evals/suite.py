@@ -110,7 +110,15 @@ _TRAIN_KEYS = [
     "out_dir", "save_every", "keep_last", "eval_every", "heldout", "heldout_examples",
     "eval_suite", "log_every", "chunk_examples", "tokenizer_vocab", "log_to",
 ]  # fmt: skip
-_BUILD_KEYS = ["collections", "mixture", "render", "decontaminate", "features", "output", "num_proc"]
+_BUILD_KEYS = [
+    "collections",
+    "mixture",
+    "render",
+    "decontaminate",
+    "features",
+    "output",
+    "num_proc",
+]
 
 EvalJob = _make(
     "EvalJob",

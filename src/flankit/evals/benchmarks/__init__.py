@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from flankit.errors import FlankitError, suggest
+
+
 @dataclass(frozen=True)
 class Item:
     """One evaluation request and its scoring rule."""

@@ -154,7 +154,11 @@ def score(item: Item, output: str) -> Score:
 
 def _load(options: Options, setup: Setup) -> list[Item]:
     return load(
-        setup.root / "bbh", list(setup.modes), limit=setup.limit, subtasks=options.subtasks, bad=setup.bad
+        setup.root / "bbh",
+        list(setup.modes),
+        limit=setup.limit,
+        subtasks=options.subtasks,
+        bad=setup.bad,
     )
 
 

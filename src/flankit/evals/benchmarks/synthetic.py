@@ -91,7 +91,11 @@ def load(
         task = synthetic.synthetic_task(fam, limit or 20, split="eval", seed=seed)
         n_options = len(task.examples[0].fields.get("options") or [])
         how = FamilyEval(
-            "synthetic", f"{split}/{fam}", seed + 99, (24, 96), 1.0 / n_options if n_options else 0.0
+            "synthetic",
+            f"{split}/{fam}",
+            seed + 99,
+            (24, 96),
+            1.0 / n_options if n_options else 0.0,
         )
         items += family_items(task, len(task), how, modes, shots)
     return items

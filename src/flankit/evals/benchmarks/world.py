@@ -76,9 +76,17 @@ def cloze_score(item: Item, output: str) -> Score:
     return pred, ok, 0.0
 
 
+def _load(options: Options, setup: Setup) -> list[Item]:
+    return load(list(setup.modes), limit=options.limit)
+
+
+def _load_cloze(options: Options, setup: Setup) -> list[Item]:
+    return load_cloze(limit=options.limit)  # one format, whatever modes the run asks
+
+
 BENCHMARK = Benchmark(
     "world",
-    lambda options, setup: load(list(setup.modes), limit=options.limit),
+    _load,
     synthetic.score,
     PROMPT_VERSION,
     Options,
@@ -86,7 +94,7 @@ BENCHMARK = Benchmark(
 # The cloze probe shares the world benchmark's options (`world_limit`).
 CLOZE = Benchmark(
     "world_cloze",
-    lambda options, setup: load_cloze(limit=options.limit),
+    _load_cloze,
     cloze_score,
     PROMPT_VERSION,
     Options,
