@@ -194,9 +194,9 @@ def test_flags_override_the_config_and_overrides_override_the_file():
 
 
 def test_a_job_without_a_model_or_output_says_which(tmp_path):
-    with pytest.raises(FlankitError, match="eval needs model"):
+    with pytest.raises(FlankitError, match="eval needs a model"):
         run_job(load_config(EvalJob, PAPER, []))
-    with pytest.raises(FlankitError, match="eval needs out"):
+    with pytest.raises(FlankitError, match="eval needs an output folder"):
         run_job(load_config(EvalJob, None, ["model=m"]), lm=AddingLM())
 
 

@@ -60,12 +60,12 @@ def load_lm(job: EvalJob):
 
 def run_job(job: EvalJob, *, progress: bool = True, lm=None) -> dict | None:
     """Evaluate `job.model` (or the given `lm`) on `job.suite()` into `job.out`."""
-    for key in ("model", "out"):
-        if getattr(job, key) is None and (key == "out" or lm is None):
-            raise FlankitError(
-                f"eval needs {key}: set {key}=... (or --{key}) with the config",
-                field=key,
-            )
+    if job.model is None and lm is None:
+        raise FlankitError(
+            "eval needs a model: --model (a hub id, a folder or a .gguf file) or model=..."
+        )
+    if job.out is None:
+        raise FlankitError("eval needs an output folder: --out DIR or out=DIR")
     suite = job.suite()
     build_items(suite)  # fail on bad data before loading the model
     lm = lm if lm is not None else load_lm(job)

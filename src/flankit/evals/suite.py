@@ -105,6 +105,12 @@ EvalConfig = _make(
     {},
 )
 
+
+def _suite(job) -> EvalConfig:
+    """What the job evaluates: its `EvalConfig` fields."""
+    return EvalConfig(**{f.name: getattr(job, f.name) for f in dataclasses.fields(EvalConfig)})
+
+
 _TRAIN_KEYS = [
     "data", "optim", "steps", "micro_batch_size", "precision", "attention", "parallel", "seed",
     "out_dir", "save_every", "keep_last", "eval_every", "heldout", "heldout_examples",
@@ -129,9 +135,7 @@ EvalJob = _make(
             **{k: "`flankit train`, not by `flankit eval`" for k in _TRAIN_KEYS},
             **{k: "`flankit data build`, not by `flankit eval`" for k in _BUILD_KEYS},
         },
-        "suite": lambda self: EvalConfig(
-            **{f.name: getattr(self, f.name) for f in dataclasses.fields(EvalConfig)}
-        ),
+        "suite": _suite,
     },
 )
 
