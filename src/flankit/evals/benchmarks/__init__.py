@@ -37,7 +37,7 @@ class Item:
     mode: str  # "direct" or "cot"
     prompt: str
     gold: str | tuple[str, ...]
-    scorer: str  # letter | bbh | number | squad | synthetic
+    scorer: str  # its scoring rule by name (letter, bbh, ...); its benchmark scores it
     options: tuple[str, ...] = ()
     lang: str = "en"
     max_new_tokens: int = 32
