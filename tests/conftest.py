@@ -83,3 +83,23 @@ def launch(tmp_path):
         return subprocess.run([*cmd, *args], env=env, capture_output=True, text=True, timeout=300)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory):
+    """A randomly initialised T5 and Llama of a few layers, each saved with a tiny tokenizer."""
+    from flankit.models import build_model
+    from flankit.tokenizer import train_tokenizer
+
+    root = tmp_path_factory.mktemp("models")
+    text = [
+        "The answer is (B). So the answer is No. Die Antwort ist 11. Q: A: Let's think step by step."
+    ] * 30
+    tok = train_tokenizer(text, 300)
+    out = {}
+    for shape in ("t5-tiny", "llama-tiny"):
+        model, _ = build_model(shape, tok, seed=0)
+        model.save_pretrained(root / shape)
+        tok.save_pretrained(root / shape)
+        out[shape] = root / shape
+    return out

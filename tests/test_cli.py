@@ -68,6 +68,10 @@ def _config_class(args):
         from flankit.train.loop import TrainConfig
 
         return TrainConfig
+    if args.verb == "eval":
+        from flankit.evals.jobs import EvalJob
+
+        return EvalJob
     from flankit.data.build import DataConfig
 
     return DataConfig

@@ -308,25 +308,6 @@ def test_missing_and_malformed_data(tmp_path, shared):
         mmlu.load(tmp_path, ["direct"])
 
 
-@pytest.fixture(scope="module")
-def tiny_models(tmp_path_factory):
-    from flankit.models import build_model
-    from flankit.tokenizer import train_tokenizer
-
-    root = tmp_path_factory.mktemp("models")
-    text = [
-        "The answer is (B). So the answer is No. Die Antwort ist 11. Q: A: Let's think step by step."
-    ] * 30
-    tok = train_tokenizer(text, 300)
-    out = {}
-    for shape in ("t5-tiny", "llama-tiny"):
-        model, _ = build_model(shape, tok, seed=0)
-        model.save_pretrained(root / shape)
-        tok.save_pretrained(root / shape)
-        out[shape] = root / shape
-    return out
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("shape", ["t5-tiny", "llama-tiny"])
 def test_end_to_end_tiny_random_models(tmp_path, shared, tiny_models, shape):

@@ -84,3 +84,15 @@ def test_mgsm_alone_with_stop_strings_the_tokenizer_cannot_spell(workdir, capsys
     assert "Traceback" not in capsys.readouterr().err
     results = json.loads((workdir / "out/mgsm/results.json").read_text())
     assert results["scores"]["mgsm/cot"]["n"] == 5
+
+
+@pytest.mark.slow
+def test_readme_eval_recipe_line_runs_with_flags_over_it(workdir, capsys):
+    line = _readme(["eval", "configs/eval/flan_paper.yaml", "model=runs/tiny_cpu/final"])
+    quick = ["--benchmarks", "bbh", "--bbh-subtasks", "navigate", "--limit", "1"]
+    assert main(line + quick + ["--max-new-tokens", "4", "-q"]) == 0
+    out = line[line.index("--out") + 1]
+    results = json.loads((workdir / out / "results.json").read_text())
+    assert sorted(results["scores"]) == ["bbh/cot", "bbh/direct"]  # the recipe's two modes
+    assert results["config"]["limit"] == 1  # the flag over the line's limit=20
+    assert results["scores"]["bbh/direct"]["n"] == 1

@@ -216,88 +216,45 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _model_spec(model: str, gguf: str | None, trust_remote_code: bool):
-    from flankit.models import ModelSpec
+    from flankit.evals.jobs import model_spec
 
-    path = Path(model)
-    if path.suffix == ".gguf" and not gguf:
-        return ModelSpec(
-            path=str(path.parent), gguf_file=path.name, trust_remote_code=trust_remote_code
-        )
-    return ModelSpec(path=model, gguf_file=gguf, trust_remote_code=trust_remote_code)
+    return model_spec(model, gguf, trust_remote_code)
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from flankit.data.sources import BadRows
-    from flankit.evals.lm import HFLM
-    from flankit.evals.runner import EvalConfig, build_items, evaluate, finish
+    from flankit.config import load_config
+    from flankit.evals.jobs import EvalJob, run_job
 
-    cfg = EvalConfig(
-        benchmarks=_comma_list(args.benchmarks, _benchmarks(), "benchmark"),
-        modes=_comma_list(args.modes, ("direct", "cot"), "mode"),
-        limit=args.limit,
-        self_consistency=args.self_consistency,
-        sc_temperature=args.temperature,
-        mmlu_split=args.mmlu_split,
-        mmlu_scoring=args.mmlu_scoring,
-        tydiqa_dev=args.tydiqa_dev,
-        data_root=args.data_root,
-        batch_size=args.batch_size,
-        max_new_tokens=args.max_new_tokens,
-        mmlu_subjects=args.mmlu_subjects.split(",") if args.mmlu_subjects else None,
-        bbh_subtasks=args.bbh_subtasks.split(",") if args.bbh_subtasks else None,
-        mgsm_langs=args.mgsm_langs.split(",") if args.mgsm_langs else None,
-        skip_bad_rows=args.skip_bad_rows,
-    )
-    build_items(cfg)  # fail on bad data before loading the model
-    if args.backend == "vllm":
-        from flankit.evals.vllm_lm import VLLMLM
-        from flankit.models import hub_access
-
-        hub_access(args.model)  # a missing folder or no network fails here, not inside vLLM
-        lm = VLLMLM(
-            args.model,
-            max_input_length=args.max_input_length,
-            tensor_parallel_size=args.tensor_parallel_size,
-            trust_remote_code=args.trust_remote_code,
-        )
-    else:
-        lm = HFLM.load(
-            _model_spec(args.model, args.gguf_file, args.trust_remote_code),
-            max_input_length=args.max_input_length,
-            batch_size=args.batch_size,
-        )
-    # Under `accelerate launch` (or torchrun, or mpirun) each process scores its share of items.
-    state = _distributed_state()
-    if state is not None:
-        rank, world = state.process_index, state.num_processes
-        evaluate(lm, cfg, args.out, progress=not args.quiet and rank == 0, shard=(rank, world))
-        state.wait_for_everyone()
-        if rank != 0:
-            return 0
-        bad = BadRows(skip=cfg.skip_bad_rows)
-        items, skipped = build_items(cfg, bad)
-        results = finish(items, cfg, Path(args.out), lm.name, skipped, 0.0, bad)
-    else:
-        results = evaluate(lm, cfg, args.out, progress=not args.quiet)
+    job = _eval_flags(load_config(EvalJob, args.config, list(args.overrides)), args)
+    results = run_job(job, progress=not args.quiet)
+    if results is None:  # a process of a multi-process run other than the first
+        return 0
     for name, e in results["scores"].items():
         print(f"{name:<22} {e['macro']:6.1f}  (n={e['n']})")
     if results["normalized"]["complete"]:
         print(f"normalized average {results['normalized']['average']:.1f}")
     for k, v in results["skipped"].items():
         print(f"not run: {k}: {v}")
-    print(f"report: {args.out}/report.md")
+    print(f"report: {job.out}/report.md")
     return 0
 
 
-def _distributed_state():
-    """accelerate's view of the launch when it started several processes, else None."""
-    launched = ("WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
-    if all(int(os.environ.get(k, "1")) <= 1 for k in launched):
-        return None
-    import torch
-    from accelerate import PartialState
+def _eval_flags(job, args: argparse.Namespace):
+    """`job` with the options given on the command line put over the config's values."""
+    import dataclasses
 
-    return PartialState(cpu=not torch.cuda.is_available())
+    from flankit.evals.suite import MODES
+
+    given = {
+        f.name: getattr(args, f.name)
+        for f in dataclasses.fields(job)
+        if getattr(args, f.name, None) is not None
+    }
+    if "benchmarks" in given:
+        given["benchmarks"] = _comma_list(given["benchmarks"], _benchmarks(), "benchmark")
+    if "modes" in given:
+        given["modes"] = _comma_list(given["modes"], MODES, "mode")
+    return dataclasses.replace(job, **given)
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -429,16 +386,17 @@ def _data_root_parser() -> argparse.ArgumentParser:
     return common
 
 
-def _model_parser() -> argparse.ArgumentParser:
-    """The model options shared by eval and generate."""
+def _model_parser(required: bool = True) -> argparse.ArgumentParser:
+    """The model options shared by eval and generate (eval can take them from a config)."""
     model_args = argparse.ArgumentParser(add_help=False)
     model_args.add_argument(
-        "--model", required=True, help="hub id, local model folder, or a .gguf file"
+        "--model", required=required, help="hub id, local model folder, or a .gguf file"
     )
     model_args.add_argument("--gguf-file", help="GGUF file name inside --model's folder")
     model_args.add_argument(
         "--trust-remote-code",
         action="store_true",
+        default=False if required else None,
         help="allow the model's own Python code (off: only transformers' code runs)",
     )
     return model_args
@@ -607,81 +565,107 @@ def _add_train(verbs) -> None:
 
 
 def _add_eval(verbs) -> None:
-    model_args, common = _model_parser(), _data_root_parser()
+    from flankit.evals.suite import EvalJob
 
+    defaults = EvalJob()
     ev = _verb(
         verbs,
         "eval",
         "evaluate on MMLU, BBH, TyDiQA, MGSM (the paper's protocol)",
         "Evaluate a model with the paper's prompts and scoring; write results.json,\n"
         "samples.jsonl and report.md (beside the paper's Table 5). Finished requests are\n"
-        "cached, so a rerun of a killed command recomputes none of them.",
-        parents=[model_args, common],
+        "cached, so a rerun of a killed command recomputes none of them. Settings come from\n"
+        "an optional config (configs/eval/*.yaml) and key=value overrides; options override both.",
+        parents=[_model_parser(required=False), _data_root_parser()],
     )
+    ev.add_argument("config", nargs="?", help="YAML eval config (configs/eval/)")
+    ev.add_argument("overrides", nargs="*", help=OVERRIDES_HELP + ", e.g. model=DIR limit=20")
     ev.add_argument(
         "--benchmarks",
-        default="mmlu,bbh,tydiqa,mgsm",
-        help="comma list of " + ",".join(_benchmarks()),
+        help="comma list of " + ",".join(_benchmarks()) + _default(defaults.benchmarks),
     )
-    ev.add_argument("--modes", default="direct,cot", help="comma list of direct, cot")
+    ev.add_argument("--modes", help="comma list of direct, cot" + _default(defaults.modes))
     ev.add_argument(
         "--limit", type=int, help="items per subject / subtask / language (default: all)"
     )
     ev.add_argument(
         "--self-consistency",
         type=int,
-        default=0,
         metavar="K",
         help="K sampled CoT paths, majority vote (0: greedy only)",
     )
     ev.add_argument(
-        "--temperature", type=float, default=0.7, help="sampling temperature for self-consistency"
+        "--temperature",
+        type=float,
+        dest="sc_temperature",
+        help="sampling temperature for self-consistency" + _default(defaults.sc_temperature),
     )
-    ev.add_argument(
-        "--mmlu-split", default="validation", choices=["validation", "test"], help="MMLU split"
-    )
-    ev.add_argument(
-        "--mmlu-scoring",
-        default="generate",
-        choices=["generate", "loglikelihood"],
-        help="direct MMLU: generate and extract a letter, or pick the likeliest option",
-    )
-    ev.add_argument("--mmlu-subjects", help="comma list of MMLU subjects (default: all 57)")
-    ev.add_argument("--bbh-subtasks", help="comma list of BBH subtasks (default: all 27)")
-    ev.add_argument("--mgsm-langs", help="comma list of MGSM languages (default: all)")
-    ev.add_argument(
-        "--tydiqa-dev", help="TyDiQA-GoldP dev set: a SQuAD JSON path, or 'hub' (needs network)"
-    )
+    _add_benchmark_options(ev)
     ev.add_argument(
         "--max-input-length",
         type=int,
         help="prompt tokens kept, cut from the left (default: 2048 for T5, else the model's)",
     )
-    ev.add_argument("--batch-size", type=int, default=8, help="requests per forward pass")
+    ev.add_argument(
+        "--batch-size", type=int, help="requests per forward pass" + _default(defaults.batch_size)
+    )
     ev.add_argument(
         "--skip-bad-rows",
         action="store_true",
+        default=None,
         help="skip and count malformed benchmark rows (results.json: bad_rows)",
     )
     ev.add_argument(
         "--backend",
-        default="hf",
         choices=["hf", "vllm"],
-        help="hf: transformers (both families); vllm: a vLLM engine (decoder models, GPU)",
+        help="hf: transformers (both families); vllm: a vLLM engine (decoder models, GPU)"
+        + _default(defaults.backend),
     )
     ev.add_argument(
-        "--tensor-parallel-size", type=int, default=1, help="GPUs per model (vllm backend)"
+        "--tensor-parallel-size",
+        type=int,
+        help="GPUs per model (vllm backend)" + _default(defaults.tensor_parallel_size),
     )
     ev.add_argument(
         "--max-new-tokens",
         type=int,
         help="cap on generated tokens per item (default: per benchmark)",
     )
-    ev.add_argument(
-        "--out", required=True, help="output folder (results.json, samples.jsonl, report.md)"
-    )
+    ev.add_argument("--out", help="output folder (results.json, samples.jsonl, report.md)")
     ev.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     ev.set_defaults(func=_eval)
+
+
+def _default(value) -> str:
+    if isinstance(value, (list, tuple)):
+        value = ",".join(map(str, value))
+    return f" (default: {value})"
+
+
+def _add_benchmark_options(ev: argparse.ArgumentParser) -> None:
+    """One `--<benchmark>-<option>` flag per field of each registered benchmark's options."""
+    import types
+    import typing
+
+    from flankit.evals.suite import option_fields
+
+    for key, tp, f, _ in option_fields():
+        union = typing.get_origin(tp) in (typing.Union, types.UnionType)
+        base = next(a for a in typing.get_args(tp) if a is not type(None)) if union else tp
+        kw: dict = {"help": f.metadata.get("help", key)}
+        if f.default is not None and not callable(f.default_factory):
+            kw["help"] += _default(f.default)
+        if typing.get_origin(base) is typing.Literal:
+            kw["choices"] = list(typing.get_args(base))
+        elif typing.get_origin(base) is list:
+            kw["type"] = _comma_split
+        elif base in (int, float):
+            kw["type"] = base
+        ev.add_argument("--" + key.replace("_", "-"), dest=key, **kw)
+
+
+def _comma_split(text: str) -> list[str]:
+    return [x.strip() for x in text.split(",") if x.strip()]
 
 
 def _add_sweep(verbs) -> None:
@@ -774,10 +758,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _benchmarks() -> tuple[str, ...]:
-    from flankit.evals.benchmarks import BENCHMARKS
+def _benchmarks() -> list[str]:
+    from flankit.evals.benchmarks import names
 
-    return BENCHMARKS
+    return names()
 
 
 OVERRIDE = re.compile(r"^[A-Za-z_][\w.\[\]-]*=")

@@ -16,7 +16,6 @@ PAPER_TABLE5 = [
     ("Flan-T5-XXL", 23.7, 55.1, 48.6, 45.3, 41.4, 19.0, 4.9),
     ("Flan-PaLM 540B", 58.4, 73.5, 70.9, 57.9, 66.3, 67.8, 57.0),
 ]
-COLUMNS = ("mmlu/direct", "mmlu/cot", "bbh/direct", "bbh/cot", "tydiqa/direct", "mgsm/cot")
 
 
 def _fmt(x) -> str:
@@ -25,14 +24,16 @@ def _fmt(x) -> str:
 
 def eval_report(results: dict) -> str:
     """Markdown: the six paper columns beside Table 5, then every benchmark's details."""
+    from flankit.evals.metrics import paper_parts
+
     scores = results["scores"]
     norm = results["normalized"]
+    parts = paper_parts()  # the columns of Table 5, in its order
+    columns = [f"{bench}/{mode}" for bench, mode, _ in parts]
     lines = [f"# Evaluation of `{results['model']}`", ""]
-    lines.append(
-        "| model | norm. avg. | MMLU direct | MMLU CoT | BBH direct | BBH CoT | TyDiQA | MGSM CoT |"
-    )
-    lines.append("|---|---:|---:|---:|---:|---:|---:|---:|")
-    row = [_fmt(scores[c]["macro"]) if c in scores else "–" for c in COLUMNS]
+    lines.append("| model | norm. avg. | " + " | ".join(label for *_, label in parts) + " |")
+    lines.append("|---|---:|" + "---:|" * len(parts))
+    row = [_fmt(scores[c]["macro"]) if c in scores else "–" for c in columns]
     avg = norm["average"] if norm["complete"] else None
     label = (
         _fmt(avg)

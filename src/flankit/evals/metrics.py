@@ -2,23 +2,30 @@
 
 Normalized score = 100 * (score - random) / (100 - random), with each benchmark's random-guess
 baseline: MMLU 25; BBH the macro average of each subtask's chance (1/options where a question
-lists options, else one over the size of the subtask's answer set: 2 for boolean_expressions); TyDiQA and MGSM 0 (generative). The normalized average is the
-mean of the six: MMLU direct and CoT, BBH direct and CoT, TyDiQA direct, MGSM CoT.
+lists options, else one over the size of the subtask's answer set: 2 for boolean_expressions);
+TyDiQA and MGSM 0 (generative). The normalized average is the mean of the parts the registered
+benchmarks name in `paper_columns`, the paper's six: MMLU direct and CoT, BBH direct and CoT,
+TyDiQA direct, MGSM CoT.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 
-SIX = (
-    ("mmlu", "direct"),
-    ("mmlu", "cot"),
-    ("bbh", "direct"),
-    ("bbh", "cot"),
-    ("tydiqa", "direct"),
-    ("mgsm", "cot"),
-)
-EXCLUDED_FROM_MACRO = {"tydiqa": {"english"}, "mgsm": {"en"}}
+from flankit.evals import benchmarks
+
+
+def paper_parts() -> list[tuple[str, str, str]]:
+    """(benchmark, mode, Table 5 column) of every part of the normalized average."""
+    return [
+        (name, mode, column)
+        for name in benchmarks.names()
+        for mode, column in benchmarks.get(name).paper_columns
+    ]
+
+
+def _registered(name: str) -> benchmarks.Benchmark | None:
+    return benchmarks.get(name) if name in benchmarks.REGISTRY else None
 
 
 def aggregate(samples: list[dict]) -> dict:
@@ -33,7 +40,8 @@ def aggregate(samples: list[dict]) -> dict:
             for name, xs in sorted(subs.items())
         }
         chance = {name: 100.0 * sum(x["chance"] for x in xs) / len(xs) for name, xs in subs.items()}
-        skip = EXCLUDED_FROM_MACRO.get(bench, set())
+        meta = _registered(bench)
+        skip = set(meta.reported_apart) if meta else set()
         macro_names = [n for n in per if n not in skip] or list(per)
         entry = {
             "macro": sum(per[n] for n in macro_names) / len(macro_names),
@@ -44,7 +52,7 @@ def aggregate(samples: list[dict]) -> dict:
             "subtasks": per,
             "n": sum(len(xs) for xs in subs.values()),
         }
-        if bench == "tydiqa":
+        if meta and meta.f1:
             entry["f1_macro"] = sum(
                 100.0 * sum(x.get("f1", 0.0) for x in subs[n]) / len(subs[n]) for n in macro_names
             ) / len(macro_names)
@@ -59,17 +67,18 @@ def normalized(score: float, random: float) -> float:
 
 
 def normalized_average(scores: dict) -> dict:
-    """The six normalized scores and their mean (None where a score is missing)."""
+    """The paper's six normalized scores and their mean (None where a score is missing)."""
     parts = {}
-    for bench, mode in SIX:
+    for bench, mode, _ in paper_parts():
         entry = scores.get(f"{bench}/{mode}")
         parts[f"{bench}/{mode}"] = normalized(entry["macro"], entry["random"]) if entry else None
     have = [v for v in parts.values() if v is not None]
+    complete = len(have) == len(parts)
     return {
         "parts": parts,
-        "average": sum(have) / len(have) if len(have) == len(SIX) else None,
+        "average": sum(have) / len(have) if complete else None,
         "partial_average": sum(have) / len(have) if have else None,
-        "complete": len(have) == len(SIX),
+        "complete": complete,
     }
 
 

@@ -15,93 +15,40 @@ import json
 import os
 import platform
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 from flankit.config import to_dict
 from flankit.data.sources import BadRows
 from flankit.errors import FlankitError, warn
-from flankit.evals import extract
-from flankit.evals.benchmarks import Item
+from flankit.evals import benchmarks, extract
+from flankit.evals.benchmarks import Item, Setup
 from flankit.evals.lm import LM, GenRequest
 from flankit.evals.metrics import aggregate, normalized_average
+from flankit.evals.suite import EvalConfig, options_of
 from flankit.outputs import write_atomic
 
-
-@dataclass(frozen=True)
-class EvalConfig:
-    benchmarks: list[str] = field(default_factory=lambda: ["mmlu", "bbh", "tydiqa", "mgsm"])
-    modes: list[str] = field(default_factory=lambda: ["direct", "cot"])
-    limit: int | None = None  # items per subtask / subject / language
-    self_consistency: int = 0  # k sampled CoT paths, majority vote (0: greedy only)
-    sc_temperature: float = 0.7
-    mmlu_split: str = "validation"
-    mmlu_scoring: str = "generate"  # or loglikelihood
-    mmlu_subjects: list[str] | None = None
-    bbh_subtasks: list[str] | None = None
-    mgsm_langs: list[str] | None = None
-    tydiqa_dev: str | None = None  # SQuAD JSON path, or "hub"
-    data_root: str | None = None
-    synthetic_limit: int = 20
-    world_limit: int | None = None  # people per family of the `world` benchmark (None: all)
-    batch_size: int = 8
-    max_new_tokens: int | None = None  # cap on every item's generation length (quick runs)
-    skip_bad_rows: bool = False  # skip (and count, in results.json) malformed benchmark rows
+__all__ = ["EvalConfig", "build_items", "evaluate", "finish", "score"]
 
 
-def build_items(cfg: EvalConfig, bad: BadRows | None = None) -> tuple[list[Item], dict[str, str]]:  # noqa: C901
+def build_items(cfg: EvalConfig, bad: BadRows | None = None) -> tuple[list[Item], dict[str, str]]:
     """All items for the configured benchmarks; benchmarks that cannot run say why. Malformed
     rows raise, or with `cfg.skip_bad_rows` are counted in `bad`."""
     from flankit.data.collections import data_root
-    from flankit.evals.benchmarks import bbh, mgsm, mmlu, synthetic, tydiqa, world
 
     bad = bad if bad is not None else BadRows(skip=cfg.skip_bad_rows)
     root = data_root(cfg.data_root)
     items: list[Item] = []
     skipped: dict[str, str] = {}
-    for bench in cfg.benchmarks:
-        modes = list(cfg.modes)
-        if bench == "mmlu":
-            items += mmlu.load(
-                root / "mmlu",
-                modes,
-                split=cfg.mmlu_split,
-                limit=cfg.limit,
-                subject_filter=cfg.mmlu_subjects,
-                scoring=cfg.mmlu_scoring,
-                bad=bad,
-            )
-        elif bench == "bbh":
-            items += bbh.load(
-                root / "bbh", modes, limit=cfg.limit, subtasks=cfg.bbh_subtasks, bad=bad
-            )
-        elif bench == "mgsm":
-            if "cot" not in modes:
-                skipped["mgsm"] = "MGSM is evaluated with CoT only (add --modes cot)"
-                continue
-            items += mgsm.load(
-                root / "mgsm", ["cot"], limit=cfg.limit, langs=cfg.mgsm_langs, bad=bad
-            )
-        elif bench == "tydiqa":
-            if "direct" not in modes:
-                skipped["tydiqa"] = "TyDiQA is evaluated with direct prompting only"
-                continue
-            if cfg.tydiqa_dev is None:
-                skipped["tydiqa"] = "no GoldP dev set given (--tydiqa-dev PATH or hub)"
-                continue
-            items += tydiqa.load(
-                cfg.tydiqa_dev, root / "tydiqa" / "tydiqa-one-shot.json", limit=cfg.limit, bad=bad
-            )
-        elif bench == "synthetic":
-            items += synthetic.load(modes, limit=cfg.synthetic_limit)
-        elif bench == "world":
-            items += world.load(modes, limit=cfg.world_limit)
-        elif bench == "world_cloze":
-            items += world.load_cloze(limit=cfg.world_limit)
-        else:
-            raise FlankitError(
-                f"unknown benchmark {bench!r}; choose from mmlu, bbh, tydiqa, mgsm, synthetic, world, world_cloze"
-            )
+    for name in cfg.benchmarks:
+        bench = benchmarks.get(name)
+        options = options_of(cfg, name)
+        modes = tuple(m for m in cfg.modes if bench.modes is None or m in bench.modes)
+        reason = bench.modes_note if not modes else bench.unavailable(options)
+        if reason:
+            skipped[name] = reason
+            continue
+        items += bench.load(options, Setup(modes, cfg.limit, root, bad))
     if cfg.max_new_tokens is not None:
         items = [
             replace(it, max_new_tokens=min(it.max_new_tokens, cfg.max_new_tokens)) for it in items
@@ -110,42 +57,8 @@ def build_items(cfg: EvalConfig, bad: BadRows | None = None) -> tuple[list[Item]
 
 
 def score(item: Item, output: str) -> tuple[str | None, bool, float]:
-    """(extracted answer, correct, F1) for one output."""
-    if item.scorer == "letter":
-        pred = extract.extract_letter(output, "ABCD", list(item.options))
-        return pred, pred == item.gold, 0.0
-    if item.scorer == "bbh":
-        pred = (
-            extract.bbh_answer(output)
-            if item.mode == "cot"
-            else output.strip().split("\n")[0].strip()
-        )
-        return pred, extract.bbh_match(pred, str(item.gold)), 0.0
-    if item.scorer == "number":
-        pred = extract.extract_number(output, item.lang)
-        return pred, pred is not None and pred == item.gold, 0.0
-    if item.scorer == "squad":
-        em, f1 = extract.squad_em_f1(output, list(item.gold))
-        return output.strip(), em == 1.0, f1
-    if item.scorer == "first_word":  # a fill-in-the-blank answer: its first word
-        words = output.replace("<extra_id_0>", " ").split()
-        pred = words[0] if words else ""
-        ok = extract.normalize_text(pred) == extract.normalize_text(str(item.gold))
-        return pred, ok, 0.0
-    if item.scorer == "synthetic":
-        if item.mode == "cot":
-            from flankit.evals.benchmarks.synthetic import cot_answer
-
-            pred = cot_answer(output)
-        else:
-            pred = output.strip().split("\n")[0]
-        return (
-            pred,
-            pred is not None
-            and extract.normalize_text(pred) == extract.normalize_text(str(item.gold)),
-            0.0,
-        )
-    raise FlankitError(f"unknown scorer {item.scorer!r}")
+    """(extracted answer, correct, F1) for one output, by the rule of the item's benchmark."""
+    return benchmarks.get(item.benchmark).score(item, output)
 
 
 def request_key(model: str, *parts) -> str:
@@ -409,7 +322,7 @@ def finish(
                 votes = [score(it, o)[0] for o in paths]
                 voted = extract.majority_vote(votes)
                 sc_correct = (
-                    it.scorer != "squad"
+                    not benchmarks.get(it.benchmark).f1
                     and voted is not None
                     and score(it, f"The answer is {voted}.")[1]
                 )
@@ -428,7 +341,7 @@ def finish(
             "chance": it.chance,
             **extra,
         }
-        if it.scorer == "squad":
+        if benchmarks.get(it.benchmark).f1:
             row["f1"] = f1
         samples.append(row)
     scores = aggregate(samples)
@@ -477,12 +390,7 @@ def _item_keys(it: Item, model: str, cfg: EvalConfig) -> list[str]:
 
 
 def _prompt_versions() -> dict:
-    from flankit.evals.benchmarks import bbh, mgsm, mmlu, synthetic, tydiqa, world
-
-    return {
-        m.__name__.rsplit(".", 1)[1]: m.PROMPT_VERSION
-        for m in (mmlu, bbh, tydiqa, mgsm, synthetic, world)
-    }
+    return {name: benchmarks.get(name).prompt_version for name in benchmarks.names()}
 
 
 def _versions() -> dict:

@@ -9,14 +9,23 @@ punctuation. Average: macro over the 27 subtasks, as the paper.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from flankit.data.sources import BadRows, read_json, utf8_error
 from flankit.errors import FlankitError
-from flankit.evals.benchmarks import Item, no_examples, read_text
+from flankit.evals import extract
+from flankit.evals.benchmarks import Benchmark, Item, Score, Setup, no_examples, read_text
 
 PROMPT_VERSION = "bbh-suzgun-v1"
 OPTION_LINE = re.compile(r"^(?:\([A-Z]\)|- )", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Options:
+    subtasks: list[str] | None = field(
+        default=None, metadata={"help": "comma list of BBH subtasks (default: all 27)"}
+    )
 
 
 def prompt_text(path: Path) -> str:
@@ -133,3 +142,31 @@ def load(
                     )
                 )
     return items
+
+
+def score(item: Item, output: str) -> Score:
+    """The phrase after "So the answer is" (CoT) or the first line (direct), matched loosely."""
+    pred = (
+        extract.bbh_answer(output) if item.mode == "cot" else output.strip().split("\n")[0].strip()
+    )
+    return pred, extract.bbh_match(pred, str(item.gold)), 0.0
+
+
+def _load(options: Options, setup: Setup) -> list[Item]:
+    return load(
+        setup.root / "bbh",
+        list(setup.modes),
+        limit=setup.limit,
+        subtasks=options.subtasks,
+        bad=setup.bad,
+    )
+
+
+BENCHMARK = Benchmark(
+    "bbh",
+    _load,
+    score,
+    PROMPT_VERSION,
+    Options,
+    paper_columns=(("direct", "BBH direct"), ("cot", "BBH CoT")),
+)

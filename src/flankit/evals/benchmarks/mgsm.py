@@ -9,17 +9,26 @@ over the 10 non-English languages; English reported apart.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from flankit.data.sources import BadRows, open_text, read_json, utf8_error
 from flankit.errors import FlankitError
-from flankit.evals.benchmarks import Item, no_examples
+from flankit.evals import extract
+from flankit.evals.benchmarks import Benchmark, Item, Score, Setup, no_examples
 from flankit.evals.extract import _clean_number
 
 PROMPT_VERSION = "mgsm-native-cot-v1"
 LANGS = ("bn", "de", "es", "fr", "ja", "ru", "sw", "te", "th", "zh")
 ALL_LANGS = ("en",) + LANGS
 PREFIX = re.compile(r"^(.*?[:：])\s*")
+
+
+@dataclass(frozen=True)
+class Options:
+    langs: list[str] | None = field(
+        default=None, metadata={"help": "comma list of MGSM languages (default: all)"}
+    )
 
 
 def prefixes(exemplar: dict) -> tuple[str, str]:
@@ -131,3 +140,26 @@ def load(
                 )
             )
     return items
+
+
+def score(item: Item, output: str) -> Score:
+    """The number of the language's answer sentence, else the last number."""
+    pred = extract.extract_number(output, item.lang)
+    return pred, pred is not None and pred == item.gold, 0.0
+
+
+def _load(options: Options, setup: Setup) -> list[Item]:
+    return load(setup.root / "mgsm", ["cot"], limit=setup.limit, langs=options.langs, bad=setup.bad)
+
+
+BENCHMARK = Benchmark(
+    "mgsm",
+    _load,
+    score,
+    PROMPT_VERSION,
+    Options,
+    modes=("cot",),
+    modes_note="MGSM is evaluated with CoT only (add --modes cot)",
+    paper_columns=(("cot", "MGSM CoT"),),
+    reported_apart=frozenset({"en"}),
+)

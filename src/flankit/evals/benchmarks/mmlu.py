@@ -11,16 +11,35 @@ paper's) and micro over questions.
 from __future__ import annotations
 
 import csv
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from flankit.data.sources import BadRows, open_text, read_json, utf8_error
 from flankit.errors import FlankitError
-from flankit.evals.benchmarks import Item, no_examples
+from flankit.evals import extract
+from flankit.evals.benchmarks import Benchmark, Item, Score, Setup, no_examples
 
 PROMPT_VERSION = "mmlu-flan-v2"
 LETTERS = "ABCD"
 SPLIT_DIRS = {"validation": ("val_prerelease", "val"), "test": ("test", "test")}
 COLUMNS = ("question", "A", "B", "C", "D", "answer")
+
+
+@dataclass(frozen=True)
+class Options:
+    split: Literal["validation", "test"] = field(
+        default="validation", metadata={"help": "MMLU split"}
+    )
+    scoring: Literal["generate", "loglikelihood"] = field(
+        default="generate",
+        metadata={
+            "help": "direct MMLU: generate and extract a letter, or pick the likeliest option"
+        },
+    )
+    subjects: list[str] | None = field(
+        default=None, metadata={"help": "comma list of MMLU subjects (default: all 57)"}
+    )
 
 
 def _row_error(row: list[str], path: str, line: int, task: str) -> FlankitError | None:
@@ -149,3 +168,31 @@ def load(
                     )
                 )
     return items
+
+
+def score(item: Item, output: str) -> Score:
+    """The letter the output picks (by letter or by option text)."""
+    pred = extract.extract_letter(output, "ABCD", list(item.options))
+    return pred, pred == item.gold, 0.0
+
+
+def _load(options: Options, setup: Setup) -> list[Item]:
+    return load(
+        setup.root / "mmlu",
+        list(setup.modes),
+        split=options.split,
+        limit=setup.limit,
+        subject_filter=options.subjects,
+        scoring=options.scoring,
+        bad=setup.bad,
+    )
+
+
+BENCHMARK = Benchmark(
+    "mmlu",
+    _load,
+    score,
+    PROMPT_VERSION,
+    Options,
+    paper_columns=(("direct", "MMLU direct"), ("cot", "MMLU CoT")),
+)

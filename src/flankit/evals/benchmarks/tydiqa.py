@@ -9,15 +9,25 @@ Average: macro over the 8 non-English languages; English reported apart.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from flankit.data.sources import BadRows, read_json, utf8_error
 from flankit.errors import FlankitError
-from flankit.evals.benchmarks import Item, no_examples
+from flankit.evals import extract
+from flankit.evals.benchmarks import Benchmark, Item, Score, Setup, no_examples
 
 PROMPT_VERSION = "tydiqa-goldp-1shot-v1"
 LANGS = ("arabic", "bengali", "finnish", "indonesian", "korean", "russian", "swahili", "telugu")
 ALL_LANGS = LANGS + ("english",)
+
+
+@dataclass(frozen=True)
+class Options:
+    dev: str | None = field(
+        default=None,
+        metadata={"help": "TyDiQA-GoldP dev set: a SQuAD JSON path, or 'hub' (needs network)"},
+    )
 
 
 def _block(context: str, question: str) -> str:
@@ -142,3 +152,33 @@ def load(
                 )
             )
     return items
+
+
+def score(item: Item, output: str) -> Score:
+    """Exact match and F1 against the gold answers, SQuAD-normalized."""
+    em, f1 = extract.squad_em_f1(output, list(item.gold))
+    return output.strip(), em == 1.0, f1
+
+
+def _load(options: Options, setup: Setup) -> list[Item]:
+    oneshot = setup.root / "tydiqa" / "tydiqa-one-shot.json"
+    return load(options.dev, oneshot, limit=setup.limit, bad=setup.bad)
+
+
+def _unavailable(options: Options) -> str | None:
+    return "no GoldP dev set given (--tydiqa-dev PATH or hub)" if options.dev is None else None
+
+
+BENCHMARK = Benchmark(
+    "tydiqa",
+    _load,
+    score,
+    PROMPT_VERSION,
+    Options,
+    modes=("direct",),
+    modes_note="TyDiQA is evaluated with direct prompting only",
+    unavailable=_unavailable,
+    paper_columns=(("direct", "TyDiQA"),),
+    reported_apart=frozenset({"english"}),
+    f1=True,
+)

@@ -6,12 +6,19 @@ answer of a CoT output). Each item's `chance` is what a random well-formed answe
 
 from __future__ import annotations
 
-from flankit.data import world_tasks
-from flankit.data.tasks import Variant, render_example
-from flankit.evals.benchmarks import Item
-from flankit.evals.benchmarks.synthetic import cot_answer
+from dataclasses import dataclass, field
+
+from flankit.evals import extract
+from flankit.evals.benchmarks import Benchmark, Item, Score, Setup, synthetic
 
 PROMPT_VERSION = "world-v1"
+
+
+@dataclass(frozen=True)
+class Options:
+    limit: int | None = field(
+        default=None, metadata={"help": "people per family of the world benchmarks (default: all)"}
+    )
 
 
 def load(
@@ -23,37 +30,16 @@ def load(
     seed: int = 0,
 ) -> list[Item]:
     """Items for every family (or `families`); `limit` caps the people per family."""
+    from flankit.data import world_tasks
+
     items = []
     for fam in families or [f.name for f in world_tasks.FAMILIES]:
         meta = world_tasks.FAMILY_BY_NAME[fam]
         split = "held_out" if meta.held_out else "held_in"
         task = world_tasks.world_task(fam, split="eval", seed=seed)
         n = len(task) if limit is None else min(limit, len(task))
-        for i in range(n):
-            for shot in shots:
-                for mode in modes:
-                    if mode == "cot" and not task.supports_cot:
-                        continue
-                    r = render_example(
-                        task,
-                        i,
-                        Variant(f"{shot}opt", cot=mode == "cot"),
-                        seed=seed + 7,
-                        max_shots=3,
-                    )
-                    items.append(
-                        Item(
-                            "world",
-                            f"{split}/{fam}/{shot}",
-                            f"{fam}-{shot}-{i}",
-                            mode,
-                            r.inputs,
-                            cot_answer(r.targets) if mode == "cot" else r.targets,
-                            "synthetic",
-                            max_new_tokens=64 if mode == "cot" else 12,
-                            chance=meta.chance,
-                        )
-                    )
+        how = synthetic.FamilyEval("world", f"{split}/{fam}", seed + 7, (12, 64), meta.chance)
+        items += synthetic.family_items(task, n, how, modes, shots)
     return items
 
 
@@ -61,6 +47,7 @@ def load_cloze(*, limit: int | None = None) -> list[Item]:
     """A knowledge probe in the pretraining format: each fact's first phrasing with its value
     replaced by a sentinel (`Ada lives in <extra_id_0>.`); correct when the first word of the
     output is the value. It measures what a model knows, whatever its instructions ability."""
+    from flankit.data import world_tasks
     from flankit.data.world import FACT_SENTENCES, build_world
 
     w = build_world(world_tasks.WORLD_SEED, world_tasks.WORLD_PEOPLE)
@@ -79,3 +66,37 @@ def load_cloze(*, limit: int | None = None) -> list[Item]:
 
 # The attributes only held-out families ask about.
 HELD_OUT_ATTRIBUTES = ("pet", "color", "instrument")
+
+
+def cloze_score(item: Item, output: str) -> Score:
+    """A fill-in-the-blank answer: the output's first word, compared normalized."""
+    words = output.replace("<extra_id_0>", " ").split()
+    pred = words[0] if words else ""
+    ok = extract.normalize_text(pred) == extract.normalize_text(str(item.gold))
+    return pred, ok, 0.0
+
+
+def _load(options: Options, setup: Setup) -> list[Item]:
+    return load(list(setup.modes), limit=options.limit)
+
+
+def _load_cloze(options: Options, setup: Setup) -> list[Item]:
+    return load_cloze(limit=options.limit)  # one format, whatever modes the run asks
+
+
+BENCHMARK = Benchmark(
+    "world",
+    _load,
+    synthetic.score,
+    PROMPT_VERSION,
+    Options,
+)
+# The cloze probe shares the world benchmark's options (`world_limit`).
+CLOZE = Benchmark(
+    "world_cloze",
+    _load_cloze,
+    cloze_score,
+    PROMPT_VERSION,
+    Options,
+    options_key="world",
+)
