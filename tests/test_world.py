@@ -1,3 +1,4 @@
+import json
 import random
 import re
 from dataclasses import replace
@@ -112,3 +113,33 @@ def test_finetuning_config_file_is_the_quickstart_one(tmp_path):
     assert from_file.steps == code.steps and from_file.batch_size == code.batch_size
     only = finetune_config(tmp_path, "pre", steps=3, data=None, seed=0, rehearsal=0.0)
     assert [c.name for c in only.data.collections] == ["world"]
+
+
+def test_cached_pretraining_equals_a_fresh_one_whatever_its_eval_cadence(tmp_path):
+    # The pretraining cache is keyed by config_hash, which leaves out how often a run saves,
+    # logs and measures held-out loss; so those must leave the weights exactly as they are.
+    from safetensors.torch import load_file
+
+    from flankit.data.build import FeatureConfig
+    from flankit.train.loop import train
+
+    tiny = pretrain_config(steps=6)
+    text = CollectionSpec(name="world_text", examples_per_task=200, objective="salient_span")
+    tiny = replace(
+        tiny,
+        data=replace(
+            tiny.data, collections=[text], features=FeatureConfig(input_length=64, target_length=16)
+        ),
+        batch_size=4,
+        tokenizer_vocab=300,
+        heldout=[replace(text, split="eval", examples_per_task=8)],
+        heldout_examples=8,
+        chunk_examples=64,
+    )
+    a = replace(tiny, eval_every=2, save_every=6, out_dir=str(tmp_path / "a"))
+    b = replace(tiny, eval_every=3, save_every=3, log_every=1, out_dir=str(tmp_path / "b"))
+    assert config_hash(a) == config_hash(b) != config_hash(replace(a, seed=1))
+    wa, wb = (load_file(f"{train(c, progress=False)['final']}/model.safetensors") for c in (a, b))
+    assert wa.keys() == wb.keys() and all(wa[k].equal(wb[k]) for k in wa)
+    metrics = [json.loads(line) for line in open(tmp_path / "a" / "metrics.jsonl")]
+    assert [m["step"] for m in metrics if "heldout_loss" in m] == [0, 2, 4, 6]

@@ -69,10 +69,16 @@ def pretrain_config(*, shape: str = "t5-tiny", steps: int = 400, seed: int = 0) 
     )
 
 
+# Keys that decide only where a run writes and how often it saves, logs or measures held-out
+# loss: none of them changes the weights (tests/test_world.py trains twice to check).
+OBSERVING_KEYS = ("out_dir", "save_every", "keep_last", "eval_every", "log_every", "log_to")
+
+
 def config_hash(cfg: TrainConfig) -> str:
-    """Identifies a pretraining run by everything but where it is written."""
+    """Identifies a pretraining run by everything that changes its weights."""
     raw = to_dict(cfg)
-    raw.pop("out_dir", None)
+    for key in OBSERVING_KEYS:
+        raw.pop(key, None)
     return hashlib.sha256(json.dumps(raw, sort_keys=True).encode()).hexdigest()[:16]
 
 
