@@ -152,43 +152,70 @@ def finetune_config(
     )
 
 
-def cell_counts(samples_path: Path) -> dict[str, dict]:
-    """Per "split shot mode" cell (and "split all"): n, correct, accuracy (%), its binomial SE
-    (%) and the chance accuracy (%) of a random well-formed answer."""
-    cells: dict[str, list[dict]] = {}
+def _cells(samples_path: Path) -> dict[str, dict[tuple, tuple[bool, float]]]:
+    """Per "split shot mode" cell (and "split all"): item key -> (correct, chance)."""
+    cells: dict[str, dict[tuple, tuple[bool, float]]] = {}
     with open(samples_path, encoding="utf-8") as f:
         for line in f:
             s = json.loads(line)
             split, _, shot = s["subtask"].split("/")
+            item = (s["subtask"], s["id"], s["mode"])
             for key in (f"{split} {shot} {s['mode']}", f"{split} all"):
-                cells.setdefault(key, []).append(s)
+                cells.setdefault(key, {})[item] = (bool(s["correct"]), s.get("chance", 0.0))
+    return cells
+
+
+def cell_counts(samples_path: Path) -> dict[str, dict]:
+    """Per "split shot mode" cell (and "split all"): n, correct, accuracy (%), its binomial SE
+    (%) and the chance accuracy (%) of a random well-formed answer."""
     out = {}
-    for key, xs in sorted(cells.items()):
-        n, k = len(xs), sum(bool(x["correct"]) for x in xs)
+    for key, items in sorted(_cells(samples_path).items()):
+        n, k = len(items), sum(c for c, _ in items.values())
         p = k / n
         out[key] = {
             "n": n,
             "correct": k,
             "acc": 100.0 * p,
             "se": 100.0 * math.sqrt(p * (1 - p) / n),
-            "chance": 100.0 * sum(x.get("chance", 0.0) for x in xs) / n,
+            "chance": 100.0 * sum(ch for _, ch in items.values()) / n,
         }
     return out
 
 
-def gains(before: dict[str, dict], after: dict[str, dict]) -> dict[str, dict]:
-    """Finetuned minus pretrained per cell, with the SE of the difference and a 95% interval.
-
-    The two proportions are treated as independent. Both models answer the same items, and
-    their correct answers are positively correlated, so this SE is an upper bound on the paired
-    one: the interval is conservative."""
+def gains(before_samples: Path, after_samples: Path) -> dict[str, dict]:
+    """Finetuned minus pretrained per cell, paired on the items both models answered: the
+    per-item difference d = correct_after - correct_before (-1, 0 or 1) has mean `gain` and
+    standard error sd(d)/sqrt(n), and the 95% interval is gain +- 1.96 SE (the normal
+    approximation to McNemar's comparison). `won`/`lost`: items only the finetuned / only the
+    pretrained model answered correctly. Pairing removes the items both get right or both get
+    wrong from the noise, so it is tighter than treating the two accuracies as independent
+    (`se_independent`, kept for comparison)."""
     out = {}
-    for key in after:
-        if key not in before:
+    before = _cells(before_samples)
+    for key, cell in _cells(after_samples).items():
+        items = {i: c for i, (c, _) in cell.items()}
+        was = {i: c for i, (c, _) in before.get(key, {}).items()}
+        shared = [i for i in items if i in was]
+        if not shared:
             continue
-        d = after[key]["acc"] - before[key]["acc"]
-        se = math.hypot(after[key]["se"], before[key]["se"])
-        out[key] = {"gain": d, "se": se, "low": d - 1.96 * se, "high": d + 1.96 * se}
+        d = [int(items[i]) - int(was[i]) for i in shared]
+        n = len(d)
+        mean = sum(d) / n
+        var = sum((x - mean) ** 2 for x in d) / max(n - 1, 1)
+        se = 100.0 * math.sqrt(var / n)
+        pa, pb = sum(items[i] for i in shared) / n, sum(was[i] for i in shared) / n
+        g = 100.0 * mean
+        out[key] = {
+            "gain": g,
+            "se": se,
+            "low": g - 1.96 * se,
+            "high": g + 1.96 * se,
+            "n": n,
+            "won": sum(x == 1 for x in d),
+            "lost": sum(x == -1 for x in d),
+            "se_independent": 100.0
+            * math.hypot(math.sqrt(pa * (1 - pa) / n), math.sqrt(pb * (1 - pb) / n)),
+        }
     return out
 
 
@@ -244,9 +271,10 @@ def run(
     final = Path(result["final"])
     evaluate(_lm(final, "finetuned"), ev, out / "eval_finetuned", progress=progress)
     say("[4/4] writing the report")
-    before = cell_counts(out / "eval_pretrained" / "samples.jsonl")
-    after = cell_counts(out / "eval_finetuned" / "samples.jsonl")
-    diff = gains(before, after)
+    pre_samples = out / "eval_pretrained" / "samples.jsonl"
+    fin_samples = out / "eval_finetuned" / "samples.jsonl"
+    before, after = cell_counts(pre_samples), cell_counts(fin_samples)
+    diff = gains(pre_samples, fin_samples)
     summary = {
         "pretrain_steps": None if model else pretrain_steps,
         "pretrain_cached": cached,

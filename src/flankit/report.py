@@ -523,7 +523,10 @@ def quickstart_comparison_report(summary: dict, plots: list[str]) -> str:
         "",
         "Chance is the accuracy of a random well-formed answer (one of the attribute's values, "
         "or one of the two names); a model that only learned the answer format scores about "
-        "that. Held-in rows use people whose facts finetuning never asked about. Cloze rows probe "
+        "that. The gain's 95% interval is paired: both models answer the same items, and it "
+        "comes from the per-item differences (finetuned right and pretrained wrong, or the "
+        "reverse; McNemar's comparison in its normal form). "
+        "Held-in rows use people whose facts finetuning never asked about. Cloze rows probe "
         "knowledge in the pretraining format (`Ada lives in <extra_id_0>.`), whatever the "
         "instructions: what the model knows, held-in and held-out attributes.",
         "",
