@@ -87,7 +87,7 @@ def test_world_benchmark_items():
     assert all(it.chance == 0.5 and it.gold in it.prompt for it in older)
     cot = [it for it in items if it.mode == "cot"]
     assert cot and all(it.gold and "answer" not in it.gold for it in cot)
-    assert len(world_bench.load(["direct"], limit=2)) == 13 * 2 * 2
+    assert len(world_bench.load(["direct"], limit=2)) == 15 * 2 * 2
 
 
 def test_pretraining_config_file_is_the_quickstart_one():
@@ -108,7 +108,7 @@ def test_finetuning_config_file_is_the_quickstart_one(tmp_path):
 
     path = Path(__file__).parents[1] / "configs" / "train" / "world_finetune.yaml"
     from_file = load_config(TrainConfig, str(path))
-    code = finetune_config(tmp_path, "pre", steps=300, data=None, seed=0)
+    code = finetune_config(tmp_path, "pre", steps=100, data=None, seed=0)
     assert from_file.data == code.data and from_file.optim == code.optim
     assert from_file.steps == code.steps and from_file.batch_size == code.batch_size
     only = finetune_config(tmp_path, "pre", steps=3, data=None, seed=0, rehearsal=0.0)

@@ -533,13 +533,27 @@ def quickstart_comparison_report(summary: dict, plots: list[str]) -> str:
         f"Finetuning loss {summary['final_loss']:.3f}. Model: `{summary['model']}`. "
         f"Time: {summary['seconds']:.0f} s (pretraining {summary['pretrain_seconds']:.0f} s"
         + (
-            f"; the cached pretraining run took {summary['pretrain_seconds_cold']:.0f} s)."
+            f"; the cached pretraining run took {summary['pretrain_seconds_cold']:.0f} s"
             if summary.get("pretrain_cached") and summary.get("pretrain_seconds_cold")
-            else ")."
-        ),
+            else ""
+        )
+        + _stage_times(summary)
+        + ").",
         "",
     ]
     return "\n".join(lines)
+
+
+def _stage_times(summary: dict) -> str:
+    """Finetuning and evaluation seconds and the machine's load average, where recorded."""
+    parts = [
+        f"{label} {summary[key]:.0f} s"
+        for key, label in (("finetune_seconds", "finetuning"), ("eval_seconds", "evaluation"))
+        if summary.get(key) is not None
+    ]
+    if summary.get("load_average"):
+        parts.append("load average " + " / ".join(f"{x:.1f}" for x in summary["load_average"]))
+    return "".join(f"; {p}" for p in parts)
 
 
 def quickstart_comparison_plot(summary: dict, out) -> list[str]:
