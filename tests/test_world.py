@@ -143,3 +143,20 @@ def test_cached_pretraining_equals_a_fresh_one_whatever_its_eval_cadence(tmp_pat
     assert wa.keys() == wb.keys() and all(wa[k].equal(wb[k]) for k in wa)
     metrics = [json.loads(line) for line in open(tmp_path / "a" / "metrics.jsonl")]
     assert [m["step"] for m in metrics if "heldout_loss" in m] == [0, 2, 4, 6]
+
+
+def test_cache_key_names_the_thread_count():
+    import torch
+
+    from flankit.quickstart import cache_key
+
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = cache_key(pretrain_config())
+        torch.set_num_threads(2)
+        two = cache_key(pretrain_config())
+    finally:
+        torch.set_num_threads(threads)
+    assert one.startswith(config_hash(pretrain_config())) and one.endswith("-t1")
+    assert two.endswith("-t2")

@@ -85,12 +85,22 @@ def config_hash(cfg: TrainConfig) -> str:
     return hashlib.sha256(json.dumps(raw, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def cache_key(cfg: TrainConfig) -> str:
+    """The cache folder's name: the config hash and the number of CPU threads torch uses. The
+    same config trains bitwise-identical weights with the same thread count, but not across
+    counts (a CPU matmul's sums run in another order: a 1-thread and a 2-thread run differ by
+    about 1e-6 after 6 steps, and more later), so a run cached by one is not reused by another."""
+    import torch
+
+    return f"{config_hash(cfg)}-t{torch.get_num_threads()}"
+
+
 def pretrained_model(cfg: TrainConfig, *, progress: bool = True) -> tuple[Path, bool]:
     """The pretrained model folder for `cfg`, training it first unless cached; (path, cached)."""
     from flankit.train.checkpoint import list_checkpoints
     from flankit.train.loop import train
 
-    run_dir = cache_dir() / "pretrain" / config_hash(cfg)
+    run_dir = cache_dir() / "pretrain" / cache_key(cfg)
     final = run_dir / "final"
     if (final / "model.safetensors").exists():
         return final, True
