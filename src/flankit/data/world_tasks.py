@@ -1,7 +1,8 @@
 """Instruction task families over the miniature world (`flankit.data.world`).
 
 Held-in families ask for some of the world's facts (city, job, food, sport, best friend, age,
-and two multi-step ones with rationales). Held-out families ask for facts that only the
+and four multi-step ones with rationales: the best friend's city, food and sport, the age in k
+years). Held-out families ask for facts that only the
 pretraining text holds, through instructions and answer formats no held-in family uses: other
 attributes (pet, colour, instrument), a composition no held-in family trains (the best friend's
 job) and a comparison answered by a name (who is older). A model can answer a held-out family
