@@ -136,3 +136,30 @@ def test_world_sweep_pretrains_once_per_shape_and_reports_seeds(tmp_path, monkey
     table = study_table(rows, "tasks")
     assert len(table) == 4 and "0 (pretrained only)" in table[2] and "| 2 |" in table[3]
     assert (tmp_path / "sw" / "study_tasks.png").exists()
+
+
+def test_gains_are_paired_on_items(tmp_path):
+    from flankit.quickstart import cell_counts, gains
+
+    def write(name, correct):
+        rows = [
+            {"subtask": "held_out/pet/zs", "id": f"pet-zs-{i}", "mode": "direct",
+             "correct": c, "chance": 0.1}
+            for i, c in enumerate(correct)
+        ]  # fmt: skip
+        path = tmp_path / name
+        path.write_text("".join(json.dumps(r) + "\n" for r in reversed(rows)))
+        return path
+
+    # 20 items: 8 right for both, 6 only after, 1 only before, 5 wrong for both.
+    before = write("b.jsonl", [1] * 8 + [0] * 6 + [1] + [0] * 5)
+    after = write("a.jsonl", [1] * 8 + [1] * 6 + [0] + [0] * 5)
+    g = gains(before, after)["held_out zs direct"]
+    d = [0] * 8 + [1] * 6 + [-1] + [0] * 5
+    mean = sum(d) / 20
+    se = 100 * (sum((x - mean) ** 2 for x in d) / 19 / 20) ** 0.5
+    assert (g["n"], g["won"], g["lost"]) == (20, 6, 1)
+    assert g["gain"] == pytest.approx(25.0) and g["se"] == pytest.approx(se)
+    assert g["low"] == pytest.approx(25.0 - 1.96 * se) and g["se"] < g["se_independent"]
+    counts = cell_counts(after)["held_out all"]
+    assert (counts["n"], counts["correct"], counts["chance"]) == (20, 14, pytest.approx(10.0))

@@ -1,3 +1,4 @@
+import json
 import random
 import re
 from dataclasses import replace
@@ -86,7 +87,7 @@ def test_world_benchmark_items():
     assert all(it.chance == 0.5 and it.gold in it.prompt for it in older)
     cot = [it for it in items if it.mode == "cot"]
     assert cot and all(it.gold and "answer" not in it.gold for it in cot)
-    assert len(world_bench.load(["direct"], limit=2)) == 13 * 2 * 2
+    assert len(world_bench.load(["direct"], limit=2)) == 15 * 2 * 2
 
 
 def test_pretraining_config_file_is_the_quickstart_one():
@@ -107,8 +108,55 @@ def test_finetuning_config_file_is_the_quickstart_one(tmp_path):
 
     path = Path(__file__).parents[1] / "configs" / "train" / "world_finetune.yaml"
     from_file = load_config(TrainConfig, str(path))
-    code = finetune_config(tmp_path, "pre", steps=300, data=None, seed=0)
+    code = finetune_config(tmp_path, "pre", steps=100, data=None, seed=0)
     assert from_file.data == code.data and from_file.optim == code.optim
     assert from_file.steps == code.steps and from_file.batch_size == code.batch_size
     only = finetune_config(tmp_path, "pre", steps=3, data=None, seed=0, rehearsal=0.0)
     assert [c.name for c in only.data.collections] == ["world"]
+
+
+def test_cached_pretraining_equals_a_fresh_one_whatever_its_eval_cadence(tmp_path):
+    # The pretraining cache is keyed by config_hash, which leaves out how often a run saves,
+    # logs and measures held-out loss; so those must leave the weights exactly as they are.
+    from safetensors.torch import load_file
+
+    from flankit.data.build import FeatureConfig
+    from flankit.train.loop import train
+
+    tiny = pretrain_config(steps=6)
+    text = CollectionSpec(name="world_text", examples_per_task=200, objective="salient_span")
+    tiny = replace(
+        tiny,
+        data=replace(
+            tiny.data, collections=[text], features=FeatureConfig(input_length=64, target_length=16)
+        ),
+        batch_size=4,
+        tokenizer_vocab=300,
+        heldout=[replace(text, split="eval", examples_per_task=8)],
+        heldout_examples=8,
+        chunk_examples=64,
+    )
+    a = replace(tiny, eval_every=2, save_every=6, out_dir=str(tmp_path / "a"))
+    b = replace(tiny, eval_every=3, save_every=3, log_every=1, out_dir=str(tmp_path / "b"))
+    assert config_hash(a) == config_hash(b) != config_hash(replace(a, seed=1))
+    wa, wb = (load_file(f"{train(c, progress=False)['final']}/model.safetensors") for c in (a, b))
+    assert wa.keys() == wb.keys() and all(wa[k].equal(wb[k]) for k in wa)
+    metrics = [json.loads(line) for line in open(tmp_path / "a" / "metrics.jsonl")]
+    assert [m["step"] for m in metrics if "heldout_loss" in m] == [0, 2, 4, 6]
+
+
+def test_cache_key_names_the_thread_count():
+    import torch
+
+    from flankit.quickstart import cache_key
+
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = cache_key(pretrain_config())
+        torch.set_num_threads(2)
+        two = cache_key(pretrain_config())
+    finally:
+        torch.set_num_threads(threads)
+    assert one.startswith(config_hash(pretrain_config())) and one.endswith("-t1")
+    assert two.endswith("-t2")

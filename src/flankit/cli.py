@@ -279,7 +279,7 @@ def _quickstart(args: argparse.Namespace) -> int:
         model=args.model,
         shape=args.shape,
         seed=args.seed,
-        eval_limit=args.eval_limit,
+        eval_limit=args.eval_limit or None,
         rehearsal=args.rehearsal,
         progress=not args.quiet,
     )
@@ -414,7 +414,7 @@ def _add_quickstart(verbs) -> None:
         "Needs no GPU, no model hub and no data download.",
     )
     qs.add_argument("--out", default="out/quickstart", help="output folder")
-    qs.add_argument("--steps", type=int, default=300, help="instruction-finetuning steps")
+    qs.add_argument("--steps", type=int, default=100, help="instruction-finetuning steps")
     qs.add_argument(
         "--data",
         metavar="CONFIG",
@@ -428,7 +428,7 @@ def _add_quickstart(verbs) -> None:
     qs.add_argument(
         "--pretrain-steps",
         type=int,
-        default=400,
+        default=150,
         help="pretraining steps on the world's text (cached by config)",
     )
     qs.add_argument(
@@ -436,7 +436,10 @@ def _add_quickstart(verbs) -> None:
     )
     qs.add_argument("--seed", type=int, default=0, help="seed for data order and initialisation")
     qs.add_argument(
-        "--eval-limit", type=int, default=None, help="people per family evaluated (default: all)"
+        "--eval-limit",
+        type=int,
+        default=16,
+        help="people per family evaluated (default: 16 of 32; 0: all)",
     )
     qs.add_argument(
         "--rehearsal",

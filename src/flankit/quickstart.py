@@ -32,6 +32,9 @@ from flankit.models import ModelSpec
 from flankit.train.loop import OptimConfig, TrainConfig
 
 HEADLINE = "held_out zs direct"
+# People per family evaluated by default: 16 of 32 keeps two models' evaluation within the
+# 5-minute budget on 2 CPU cores; `eval_limit=None` (CLI `--eval-limit 0`) evaluates everyone.
+EVAL_PEOPLE = 16
 
 
 def cache_dir() -> Path:
@@ -39,7 +42,7 @@ def cache_dir() -> Path:
     return Path(os.environ.get("FLANKIT_CACHE", Path.home() / ".cache" / "flankit"))
 
 
-def pretrain_config(*, shape: str = "t5-tiny", steps: int = 400, seed: int = 0) -> TrainConfig:
+def pretrain_config(*, shape: str = "t5-tiny", steps: int = 150, seed: int = 0) -> TrainConfig:
     """Span-corruption pretraining on the world's text (configs/train/world_pretrain.yaml)."""
     return TrainConfig(
         data=DataConfig(
@@ -50,7 +53,7 @@ def pretrain_config(*, shape: str = "t5-tiny", steps: int = 400, seed: int = 0) 
             render=RenderConfig(max_shots=0, fewshot_budget=0),
         ),
         model=ModelSpec(shape=shape, tokenizer="train", dropout=0.0),
-        optim=OptimConfig(name="adafactor", lr=3e-3),
+        optim=OptimConfig(name="adafactor", lr=5e-3),
         steps=steps,
         batch_size=16,
         seed=seed,
@@ -69,11 +72,27 @@ def pretrain_config(*, shape: str = "t5-tiny", steps: int = 400, seed: int = 0) 
     )
 
 
+# Keys that decide only where a run writes and how often it saves, logs or measures held-out
+# loss: none of them changes the weights (tests/test_world.py trains twice to check).
+OBSERVING_KEYS = ("out_dir", "save_every", "keep_last", "eval_every", "log_every", "log_to")
+
+
 def config_hash(cfg: TrainConfig) -> str:
-    """Identifies a pretraining run by everything but where it is written."""
+    """Identifies a pretraining run by everything that changes its weights."""
     raw = to_dict(cfg)
-    raw.pop("out_dir", None)
+    for key in OBSERVING_KEYS:
+        raw.pop(key, None)
     return hashlib.sha256(json.dumps(raw, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def cache_key(cfg: TrainConfig) -> str:
+    """The cache folder's name: the config hash and the number of CPU threads torch uses. The
+    same config trains bitwise-identical weights with the same thread count, but not across
+    counts (a CPU matmul's sums run in another order: a 1-thread and a 2-thread run differ by
+    about 1e-6 after 6 steps, and more later), so a run cached by one is not reused by another."""
+    import torch
+
+    return f"{config_hash(cfg)}-t{torch.get_num_threads()}"
 
 
 def pretrained_model(cfg: TrainConfig, *, progress: bool = True) -> tuple[Path, bool]:
@@ -81,7 +100,7 @@ def pretrained_model(cfg: TrainConfig, *, progress: bool = True) -> tuple[Path, 
     from flankit.train.checkpoint import list_checkpoints
     from flankit.train.loop import train
 
-    run_dir = cache_dir() / "pretrain" / config_hash(cfg)
+    run_dir = cache_dir() / "pretrain" / cache_key(cfg)
     final = run_dir / "final"
     if (final / "model.safetensors").exists():
         return final, True
@@ -132,7 +151,7 @@ def finetune_config(
     return TrainConfig(
         data=data_cfg,
         model=ModelSpec(path=pretrained, dropout=0.0),
-        optim=OptimConfig(name="adafactor", lr=1e-3),
+        optim=OptimConfig(name="adafactor", lr=2e-3),
         steps=steps,
         batch_size=16,
         seed=seed,
@@ -146,44 +165,79 @@ def finetune_config(
     )
 
 
-def cell_counts(samples_path: Path) -> dict[str, dict]:
-    """Per "split shot mode" cell (and "split all"): n, correct, accuracy (%), its binomial SE
-    (%) and the chance accuracy (%) of a random well-formed answer."""
-    cells: dict[str, list[dict]] = {}
+def _cells(samples_path: Path) -> dict[str, dict[tuple, tuple[bool, float]]]:
+    """Per "split shot mode" cell (and "split all"): item key -> (correct, chance)."""
+    cells: dict[str, dict[tuple, tuple[bool, float]]] = {}
     with open(samples_path, encoding="utf-8") as f:
         for line in f:
             s = json.loads(line)
             split, _, shot = s["subtask"].split("/")
+            item = (s["subtask"], s["id"], s["mode"])
             for key in (f"{split} {shot} {s['mode']}", f"{split} all"):
-                cells.setdefault(key, []).append(s)
+                cells.setdefault(key, {})[item] = (bool(s["correct"]), s.get("chance", 0.0))
+    return cells
+
+
+def cell_counts(samples_path: Path) -> dict[str, dict]:
+    """Per "split shot mode" cell (and "split all"): n, correct, accuracy (%), its binomial SE
+    (%) and the chance accuracy (%) of a random well-formed answer."""
     out = {}
-    for key, xs in sorted(cells.items()):
-        n, k = len(xs), sum(bool(x["correct"]) for x in xs)
+    for key, items in sorted(_cells(samples_path).items()):
+        n, k = len(items), sum(c for c, _ in items.values())
         p = k / n
         out[key] = {
             "n": n,
             "correct": k,
             "acc": 100.0 * p,
             "se": 100.0 * math.sqrt(p * (1 - p) / n),
-            "chance": 100.0 * sum(x.get("chance", 0.0) for x in xs) / n,
+            "chance": 100.0 * sum(ch for _, ch in items.values()) / n,
         }
     return out
 
 
-def gains(before: dict[str, dict], after: dict[str, dict]) -> dict[str, dict]:
-    """Finetuned minus pretrained per cell, with the SE of the difference and a 95% interval.
-
-    The two proportions are treated as independent. Both models answer the same items, and
-    their correct answers are positively correlated, so this SE is an upper bound on the paired
-    one: the interval is conservative."""
+def gains(before_samples: Path, after_samples: Path) -> dict[str, dict]:
+    """Finetuned minus pretrained per cell, paired on the items both models answered: the
+    per-item difference d = correct_after - correct_before (-1, 0 or 1) has mean `gain` and
+    standard error sd(d)/sqrt(n), and the 95% interval is gain +- 1.96 SE (the normal
+    approximation to McNemar's comparison). `won`/`lost`: items only the finetuned / only the
+    pretrained model answered correctly. Pairing removes the items both get right or both get
+    wrong from the noise, so it is tighter than treating the two accuracies as independent
+    (`se_independent`, kept for comparison)."""
     out = {}
-    for key in after:
-        if key not in before:
+    before = _cells(before_samples)
+    for key, cell in _cells(after_samples).items():
+        items = {i: c for i, (c, _) in cell.items()}
+        was = {i: c for i, (c, _) in before.get(key, {}).items()}
+        shared = [i for i in items if i in was]
+        if not shared:
             continue
-        d = after[key]["acc"] - before[key]["acc"]
-        se = math.hypot(after[key]["se"], before[key]["se"])
-        out[key] = {"gain": d, "se": se, "low": d - 1.96 * se, "high": d + 1.96 * se}
+        d = [int(items[i]) - int(was[i]) for i in shared]
+        n = len(d)
+        mean = sum(d) / n
+        var = sum((x - mean) ** 2 for x in d) / max(n - 1, 1)
+        se = 100.0 * math.sqrt(var / n)
+        pa, pb = sum(items[i] for i in shared) / n, sum(was[i] for i in shared) / n
+        g = 100.0 * mean
+        out[key] = {
+            "gain": g,
+            "se": se,
+            "low": g - 1.96 * se,
+            "high": g + 1.96 * se,
+            "n": n,
+            "won": sum(x == 1 for x in d),
+            "lost": sum(x == -1 for x in d),
+            "se_independent": 100.0
+            * math.hypot(math.sqrt(pa * (1 - pa) / n), math.sqrt(pb * (1 - pb) / n)),
+        }
     return out
+
+
+def _load_average() -> list[float] | None:
+    """The 1, 5 and 15-minute load averages when the run ends (shared machines time slower)."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
 
 
 def _lm(path: str | Path, name: str):
@@ -197,13 +251,13 @@ def _lm(path: str | Path, name: str):
 def run(
     out: str | Path = "out/quickstart",
     *,
-    steps: int = 300,
-    pretrain_steps: int = 400,
+    steps: int = 100,
+    pretrain_steps: int = 150,
     data: str | None = None,
     model: str | None = None,
     shape: str = "t5-tiny",
     seed: int = 0,
-    eval_limit: int | None = None,
+    eval_limit: int | None = EVAL_PEOPLE,
     rehearsal: float = 0.5,
     progress: bool = True,
 ) -> dict:
@@ -233,18 +287,24 @@ def run(
     ev = EvalConfig(
         benchmarks=["world", "world_cloze"], modes=["direct", "cot"], world_limit=eval_limit
     )
+    t_fin = time.perf_counter() - t0 - t_pre
     say("[3/4] evaluating the pretrained and the finetuned model")
     evaluate(_lm(base, "pretrained"), ev, out / "eval_pretrained", progress=progress)
     final = Path(result["final"])
     evaluate(_lm(final, "finetuned"), ev, out / "eval_finetuned", progress=progress)
+    t_eval = time.perf_counter() - t0 - t_pre - t_fin
     say("[4/4] writing the report")
-    before = cell_counts(out / "eval_pretrained" / "samples.jsonl")
-    after = cell_counts(out / "eval_finetuned" / "samples.jsonl")
-    diff = gains(before, after)
+    pre_samples = out / "eval_pretrained" / "samples.jsonl"
+    fin_samples = out / "eval_finetuned" / "samples.jsonl"
+    before, after = cell_counts(pre_samples), cell_counts(fin_samples)
+    diff = gains(pre_samples, fin_samples)
     summary = {
         "pretrain_steps": None if model else pretrain_steps,
         "pretrain_cached": cached,
         "pretrain_seconds": round(t_pre, 1),
+        "finetune_seconds": round(t_fin, 1),
+        "eval_seconds": round(t_eval, 1),
+        "load_average": _load_average(),
         "pretrain_seconds_cold": None if model else pretraining_seconds(Path(base)),
         "steps": result["steps"],
         "rehearsal": None if data else rehearsal,

@@ -524,20 +524,37 @@ def quickstart_comparison_report(summary: dict, plots: list[str]) -> str:
         "",
         "Chance is the accuracy of a random well-formed answer (one of the attribute's values, "
         "or one of the two names); a model that only learned the answer format scores about "
-        "that. Held-in rows use people whose facts finetuning never asked about. Cloze rows probe "
+        "that. The gain's 95% interval is paired: both models answer the same items, and it "
+        "comes from the per-item differences (finetuned right and pretrained wrong, or the "
+        "reverse; McNemar's comparison in its normal form). "
+        "Held-in rows use people whose facts finetuning never asked about. Cloze rows probe "
         "knowledge in the pretraining format (`Ada lives in <extra_id_0>.`), whatever the "
         "instructions: what the model knows, held-in and held-out attributes.",
         "",
         f"Finetuning loss {summary['final_loss']:.3f}. Model: `{summary['model']}`. "
         f"Time: {summary['seconds']:.0f} s (pretraining {summary['pretrain_seconds']:.0f} s"
         + (
-            f"; the cached pretraining run took {summary['pretrain_seconds_cold']:.0f} s)."
+            f"; the cached pretraining run took {summary['pretrain_seconds_cold']:.0f} s"
             if summary.get("pretrain_cached") and summary.get("pretrain_seconds_cold")
-            else ")."
-        ),
+            else ""
+        )
+        + _stage_times(summary)
+        + ").",
         "",
     ]
     return "\n".join(lines)
+
+
+def _stage_times(summary: dict) -> str:
+    """Finetuning and evaluation seconds and the machine's load average, where recorded."""
+    parts = [
+        f"{label} {summary[key]:.0f} s"
+        for key, label in (("finetune_seconds", "finetuning"), ("eval_seconds", "evaluation"))
+        if summary.get(key) is not None
+    ]
+    if summary.get("load_average"):
+        parts.append("load average " + " / ".join(f"{x:.1f}" for x in summary["load_average"]))
+    return "".join(f"; {p}" for p in parts)
 
 
 def quickstart_comparison_plot(summary: dict, out) -> list[str]:

@@ -181,7 +181,7 @@ def span_corruption(
 
 
 def salient_span_corruption(
-    facts: list[tuple[str, str]], rng: random.Random, *, rate: float = 0.5
+    facts: list[tuple[str, str]], rng: random.Random, *, rate: float = 1.0
 ) -> tuple[str, str]:
     """Span corruption whose spans are facts' values (salient span masking, as in REALM):
     each fact's value is masked with probability `rate` (at least one per document), so every

@@ -1,7 +1,8 @@
 """Instruction task families over the miniature world (`flankit.data.world`).
 
 Held-in families ask for some of the world's facts (city, job, food, sport, best friend, age,
-and two multi-step ones with rationales). Held-out families ask for facts that only the
+and four multi-step ones with rationales: the best friend's city, food and sport, the age in k
+years). Held-out families ask for facts that only the
 pretraining text holds, through instructions and answer formats no held-in family uses: other
 attributes (pet, colour, instrument), a composition no held-in family trains (the best friend's
 job) and a comparison answered by a name (who is older). A model can answer a held-out family
@@ -89,26 +90,41 @@ def _chance(attr: str) -> float:
 
 
 W = WorldFamily
+# Held-in families ask in several frames each ("Which ...", "Name the ...", "... which city?"),
+# the same frames across attributes, so what finetuning teaches is to answer with the fact the
+# question names rather than to recognise a few phrasings.
 FAMILIES: tuple[WorldFamily, ...] = (
     W("city", _attribute("city"),
       ("Where does {name} live?", "In which city does {name} live?",
-       "Name the city where {name} lives."), chance=_chance("city")),
+       "Name the city where {name} lives.", "{name} lives in which city?",
+       "Which city is home to {name}?"), chance=_chance("city")),
     W("job", _attribute("job"),
       ("What is {name}'s job?", "What does {name} do for a living?",
-       "Which job does {name} have?"), chance=_chance("job")),
+       "Which job does {name} have?", "Name the job {name} does.", "What is {name}'s trade?"),
+      chance=_chance("job")),
     W("food", _attribute("food"),
-      ("What does {name} like to eat?", "What is {name}'s favourite food?"),
+      ("What does {name} like to eat?", "What is {name}'s favourite food?",
+       "Which food does {name} usually have for dinner?", "Name the food {name} likes most."),
       chance=_chance("food")),
     W("sport", _attribute("sport"),
-      ("Which sport does {name} play?", "What sport is {name} good at?"),
+      ("Which sport does {name} play?", "What sport is {name} good at?",
+       "Name the sport {name} does on weekends.", "{name} plays which sport?"),
       chance=_chance("sport")),
     W("friend", _attribute("friend"),
-      ("Who is {name}'s best friend?", "Name the best friend of {name}."),
+      ("Who is {name}'s best friend?", "Name the best friend of {name}.",
+       "Which person does {name} often visit?"),
       chance=1.0 / (WORLD_PEOPLE - 1)),
-    W("age", _attribute("age"), ("How old is {name}?", "What is {name}'s age?")),
+    W("age", _attribute("age"),
+      ("How old is {name}?", "What is {name}'s age?", "Name the age of {name}.")),
     W("friend_city", _friend_attr("city", "lives in"),
       ("In which city does {name}'s best friend live?",
        "Where does the best friend of {name} live?"), chance=_chance("city")),
+    W("friend_food", _friend_attr("food", "likes to eat"),
+      ("What does {name}'s best friend like to eat?",
+       "Name the favourite food of {name}'s best friend."), chance=_chance("food")),
+    W("friend_sport", _friend_attr("sport", "plays"),
+      ("Which sport does {name}'s best friend play?",
+       "What sport is the best friend of {name} good at?"), chance=_chance("sport")),
     W("age_later", _age_later,
       ("How old will {name} be in {k} years?", "What age will {name} reach {k} years from now?")),
     # Held out: attributes, a composition and an answer format that no held-in family trains.
