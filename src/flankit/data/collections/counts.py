@@ -12,7 +12,7 @@ be read or written, the counts are computed as without it.
 Example (world is generated, so it is counted, not cached):
     >>> from flankit.data.collections import CollectionSpec
     >>> collection_counts(CollectionSpec(name="world"), None).tasks
-    8
+    10
 """
 
 from __future__ import annotations
