@@ -142,9 +142,7 @@ def _train(args: argparse.Namespace) -> int:
     cfg = load_config(TrainConfig, args.config, list(args.overrides))
     from flankit.suite import suite_evaluator
 
-    result = train(
-        cfg, resume=args.resume, progress=not args.quiet, evaluate=suite_evaluator(cfg)
-    )
+    result = train(cfg, resume=args.resume, progress=not args.quiet, evaluate=suite_evaluator(cfg))
     if os.environ.get("RANK", "0") != "0":
         return 0
     print(

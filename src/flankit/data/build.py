@@ -337,7 +337,13 @@ class TokenWriter:
     these shards (`data.built`) trains on the same batches as one streaming the config."""
 
     def __init__(
-        self, folder: Path, feats: BuildFeatures, tokenizer, out: OutputConfig, seed: int, chunk: int
+        self,
+        folder: Path,
+        feats: BuildFeatures,
+        tokenizer,
+        out: OutputConfig,
+        seed: int,
+        chunk: int,
     ) -> None:
         self.folder, self.feats, self.rows_per_shard = folder, feats, out.rows_per_shard
         self.family = family_named(feats.layout)
@@ -402,7 +408,12 @@ class TokenWriter:
 
     def report(self) -> dict:
         packing = self.family.packing(self.stats, self.feats)
-        return {"layout": self.feats.layout, "packed": self.feats.pack, **dict(self.stats), **packing}
+        return {
+            "layout": self.feats.layout,
+            "packed": self.feats.pack,
+            **dict(self.stats),
+            **packing,
+        }
 
 
 def _refs(mix: Mixture, num_examples: int | None) -> tuple[Iterator[Ref], int, object]:
@@ -500,7 +511,9 @@ def build(cfg: DataConfig, out: str | Path, *, progress: bool = True) -> dict:
     tokens = None
     if tokenizer is not None:
         folder = out / "tokens"
-        tokens = TokenWriter(folder, cfg.features, tokenizer, cfg.output, mix.seed, cfg.chunk_examples)
+        tokens = TokenWriter(
+            folder, cfg.features, tokenizer, cfg.output, mix.seed, cfg.chunk_examples
+        )
     per_task = defaultdict(Counter)
     _init_state(mix.tasks, cfg.render, mix.seed, tokenizer, cfg.features.layout)
     batches = _batches(refs, cfg.batch_size)

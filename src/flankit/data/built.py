@@ -9,12 +9,11 @@ reading the shards in order gives the batches that streaming would. `check_build
 build that disagrees with the training run (layout, lengths, tokenizer, seed, chunking), naming
 the key.
 
-Example:
-    >>> from pathlib import Path
-    >>> open_build(Path("no/such/build"))
-    Traceback (most recent call last):
-    ...
-    flankit.errors.FlankitError: no/such/build: not a finished build (no stats.json) ...
+Example (a fingerprint tells whether two tokenizers give the same ids):
+    >>> from flankit.tokenizer import load_tokenizer
+    >>> a, b = load_tokenizer("byt5"), load_tokenizer("byt5")
+    >>> tokenizer_fingerprint(a) == tokenizer_fingerprint(b), len(tokenizer_fingerprint(a))
+    (True, 16)
 """
 
 from __future__ import annotations

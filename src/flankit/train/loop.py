@@ -22,7 +22,13 @@ from flankit.data.build import ExamplesConfig, load_mixture
 from flankit.data.built import Build, BuiltStream, check_build, open_build
 from flankit.data.collections import load_collection
 from flankit.data.mixtures import Mixture, data_seed
-from flankit.data.pipeline import FeatureConfig, PackedStream, mixture_tokenizer, pack_texts, render_refs
+from flankit.data.pipeline import (
+    FeatureConfig,
+    PackedStream,
+    mixture_tokenizer,
+    pack_texts,
+    render_refs,
+)
 from flankit.data.sources import BadRows
 from flankit.errors import FlankitError
 from flankit.family import ModelFamily, as_family
@@ -162,7 +168,12 @@ def _stream(cfg: TrainConfig, data: RunData, tok, feats: FeatureConfig, state):
         return PackedStream(data.mix, tok, feats, render, cfg.chunk_examples, state=state)
     seed = data_seed(cfg.data.mixture.seed, cfg.seed)
     check_build(
-        data.build, layout=feats.layout, feats=feats, tokenizer=tok, seed=seed, chunk=cfg.chunk_examples
+        data.build,
+        layout=feats.layout,
+        feats=feats,
+        tokenizer=tok,
+        seed=seed,
+        chunk=cfg.chunk_examples,
     )
     return BuiltStream(data.build, state)
 
@@ -179,7 +190,9 @@ def _heldout_batches(cfg: TrainConfig, examples, tok, feats: FeatureConfig, batc
     family = as_family(feats.layout)
     pad = tok.pad_token_id if tok.pad_token_id is not None else 0
     lengths = family.lengths(feats)
-    return [family.rows_to_arrays(rows[i : i + batch], lengths, pad) for i in range(0, len(rows), batch)]
+    return [
+        family.rows_to_arrays(rows[i : i + batch], lengths, pad) for i in range(0, len(rows), batch)
+    ]
 
 
 def card_config(cfg: TrainConfig, data: RunData) -> TrainConfig:
