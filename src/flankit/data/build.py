@@ -30,9 +30,9 @@ from typing import ClassVar, Literal
 import numpy as np
 
 from flankit.config import to_dict
+from flankit.data.built import write_manifest
 from flankit.data.collections import CollectionSpec, load_collection
 from flankit.data.decontam import build_index, cache_root, task_key
-from flankit.data.built import write_manifest
 from flankit.data.features import token_pairs
 from flankit.data.mixtures import Mixture, Ref, data_seed
 from flankit.data.pipeline import (
