@@ -21,6 +21,7 @@ from flankit.data.features import fit_example, row_lengths, rows_to_arrays, toke
 from flankit.data.mixtures import Mixture
 from flankit.data.packing import BestFitPacker
 from flankit.data.tasks import render_example
+from flankit.errors import FlankitError
 from flankit.family import family_named
 from flankit.progress import bar, phase
 
@@ -133,6 +134,12 @@ class PackedStream:
         self.chunk = chunk_examples
         self.lengths = feature_lengths(feats)
         self.pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        if state and "chunk_start" not in state:
+            raise FlankitError(
+                "the checkpoint's data position is a build's (data.built), not a streamed mixture's",
+                field="data.built",
+                hint="resume with the data config the run started with",
+            )
         start = state["chunk_start"] if state else None
         self._stream = mix.stream(state=start)
         self._rows: list = []
