@@ -13,7 +13,8 @@ from flankit.data.built import check_build, open_build
 from flankit.data.mixtures import data_seed
 from flankit.errors import FlankitError
 from flankit.tokenizer import load_tokenizer
-from flankit.train.loop import TrainConfig, run_data, run_features, train
+from flankit.train.data import run_data, run_features
+from flankit.train.loop import TrainConfig, train
 
 BUILD_ONLY = "used by `flankit data build`, not by `flankit train`"
 

@@ -11,7 +11,8 @@ from flankit.data.build import DataConfig, build, load_mixture
 from flankit.data.built import BuiltStream, open_build
 from flankit.data.pipeline import PackedStream
 from flankit.tokenizer import load_tokenizer
-from flankit.train.loop import TrainConfig, run_features, train
+from flankit.train.data import run_features
+from flankit.train.loop import TrainConfig, train
 
 EXAMPLES = """
 collections: [{name: synthetic, examples_per_task: 60}]
