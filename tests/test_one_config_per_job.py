@@ -51,6 +51,15 @@ def test_train_refuses_a_key_it_does_not_use(override, message):
 
 
 @pytest.mark.parametrize(
+    "model", ["model.path=google/flan-t5-small", "model.tokenizer=byt5", "data.built=runs/b"]
+)
+def test_vocab_size_without_a_tokenizer_to_train_is_refused(model):
+    with pytest.raises(FlankitError, match="vocab_size is used only when a run trains its"):
+        load_config(TrainConfig, None, [model, "vocab_size=300"])
+    assert load_config(TrainConfig, None, ["vocab_size=300"]).vocab_size == 300
+
+
+@pytest.mark.parametrize(
     "override,message",
     [
         ("steps=3", "steps is used by `flankit train`, not by `flankit data build`"),

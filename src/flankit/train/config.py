@@ -14,6 +14,7 @@ from typing import ClassVar, Literal
 
 from flankit.data.build import ExamplesConfig
 from flankit.data.collections import CollectionSpec
+from flankit.errors import FlankitError
 from flankit.evals.runner import EvalConfig
 from flankit.models import ModelSpec
 
@@ -35,6 +36,7 @@ class TrainData(ExamplesConfig):
 
 
 _BUILD = "`flankit data build`, not by `flankit train`"
+VOCAB_SIZE = 8000
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,7 @@ class TrainConfig:
     eval_suite: EvalConfig | None = None  # a quick evaluation-suite run at every eval_every
     log_every: int = 10
     chunk_examples: int = 2048
-    vocab_size: int = 8000  # when the tokenizer is trained on the mixture (model.tokenizer: train)
+    vocab_size: int = VOCAB_SIZE  # when the tokenizer is trained on the mixture (model.tokenizer: train)
     log_to: list[str] = field(default_factory=lambda: ["jsonl"])  # + tensorboard, wandb
 
     OTHER_COMMANDS_KEYS: ClassVar[dict[str, str]] = {
@@ -94,3 +96,18 @@ class TrainConfig:
         "data.features.vocab_size": "vocab_size",
         "data.seed": "seed",
     }
+
+    def __post_init__(self) -> None:
+        trains_tokenizer = (
+            self.model.path is None
+            and self.model.tokenizer in (None, "train")
+            and self.data.built is None
+        )
+        if self.vocab_size != VOCAB_SIZE and not trains_tokenizer:
+            raise FlankitError(
+                "vocab_size is used only when a run trains its tokenizer (a new model, "
+                "model.tokenizer: train, no data.built)",
+                field="vocab_size",
+                hint="remove it: this run's tokenizer is "
+                + ("the build's" if self.data.built else "the model's or model.tokenizer"),
+            )
