@@ -7,8 +7,8 @@ writes. Output, under `out/`:
 - `tokens/part-NNNNN.safetensors`: packed int32 feature arrays (when a tokenizer is given);
 - `stats.json` and `summary.md`: counts per task and collection, tokens, packing efficiency,
   truncation, decontamination and bad-row counts, and how often each task's examples repeat.
-Shards are written to a temporary name, fsynced and renamed, so a crash never leaves a half
-shard. `stats.json` is written last (atomically), so a folder holding it is complete; it lists
+Shards are written (by `data/shards.py`) to a temporary name, fsynced and renamed, so a crash
+never leaves a half shard; `tokens/manifest.json` lets `flankit train` read them (`data/built.py`). `stats.json` is written last (atomically), so a folder holding it is complete; it lists
 its shards. While a build runs, `.build-in-progress.json` names its config: a rerun after a kill
 with the same config removes the interrupted build's shards and builds again (the result equals
 an uninterrupted build); with another config it refuses.
@@ -35,14 +35,8 @@ from flankit.data.collections import CollectionSpec, load_collection
 from flankit.data.decontam import build_index, cache_root, task_key
 from flankit.data.features import token_pairs
 from flankit.data.mixtures import Mixture, Ref, data_seed
-from flankit.data.pipeline import (
-    FeatureConfig,
-    RenderConfig,
-    feature_lengths,
-    mixture_tokenizer,
-    pack_pairs,
-    shuffle_chunk,
-)
+from flankit.data.pipeline import FeatureConfig, RenderConfig, mixture_tokenizer
+from flankit.data.shards import ShardWriter, TokenWriter
 from flankit.data.sources import BadRows
 from flankit.data.tasks import Task, Variant, render_example
 from flankit.errors import FlankitError, warn
@@ -289,133 +283,6 @@ def _work(refs: list[tuple]):
     return rows, tokens, count_rows(rows)
 
 
-# ---------------------------------------------------------------- writers (main side)
-
-
-class ShardWriter:
-    """Writes rows to numbered shards atomically (temporary name, then rename)."""
-
-    def __init__(self, folder: Path, fmt: str, shard_size: int) -> None:
-        self.folder, self.fmt, self.shard_size = folder, fmt, shard_size
-        folder.mkdir(parents=True, exist_ok=True)
-        self.rows: list[dict] = []
-        self.shards = 0
-
-    def add(self, rows: list[dict]) -> None:
-        self.rows.extend(rows)
-        while len(self.rows) >= self.shard_size:
-            self._write(self.rows[: self.shard_size])
-            self.rows = self.rows[self.shard_size :]
-
-    def close(self) -> None:
-        if self.rows:
-            self._write(self.rows)
-            self.rows = []
-
-    def _write(self, rows: list[dict]) -> None:
-        path = self.folder / f"part-{self.shards:05d}.{self.fmt}"
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        if self.fmt == "jsonl":
-            with open(tmp, "w", encoding="utf-8") as f:
-                for row in rows:
-                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
-        else:
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-
-            pq.write_table(pa.Table.from_pylist(rows), tmp)
-        _fsync(tmp)
-        os.replace(tmp, path)
-        self.shards += 1
-
-
-class TokenWriter:
-    """Packs token ids into fixed-length rows and writes safetensors shards.
-
-    Rows are packed chunk by chunk of `chunk_examples` examples and each chunk's rows shuffled,
-    exactly as `flankit train` streams the same mixture (`data/pipeline.py`), so a run reading
-    these shards (`data.built`) trains on the same batches as one streaming the config."""
-
-    def __init__(
-        self,
-        folder: Path,
-        feats: BuildFeatures,
-        tokenizer,
-        out: OutputConfig,
-        seed: int,
-        chunk: int,
-    ) -> None:
-        self.folder, self.feats, self.rows_per_shard = folder, feats, out.rows_per_shard
-        self.family = family_named(feats.layout)
-        folder.mkdir(parents=True, exist_ok=True)
-        self.pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-        self.eos = tokenizer.eos_token_id
-        self.lengths = feature_lengths(feats)
-        self.seed, self.chunk = seed, chunk
-        self.pending: list[tuple[list[int], list[int]]] = []  # fitted, not yet packed
-        self.chunk_start = 0  # index in the stream of pending[0]
-        self.ready: list[list[tuple[list[int], list[int]]]] = []
-        self.shards = 0
-        self.stats = Counter()
-
-    def add(self, pairs: list[tuple[list[int], list[int]]]) -> None:
-        for inp, tgt in pairs:
-            inp, tgt, di, dt = self.family.fit_example(inp, tgt, self.lengths, self.eos)
-            self.stats["examples"] += 1
-            self.stats["input_tokens"] += len(inp)
-            self.stats["target_tokens"] += len(tgt)
-            if di:
-                self.stats["truncated_inputs"] += 1
-                self.stats["dropped_input_tokens"] += di
-            if dt:
-                self.stats["truncated_targets"] += 1
-                self.stats["dropped_target_tokens"] += dt
-            self.pending.append((inp, tgt))
-        while len(self.pending) >= self.chunk:
-            self._pack(self.chunk)
-        self._drain(final=False)
-
-    def _pack(self, n: int) -> None:
-        chunk, self.pending = self.pending[:n], self.pending[n:]
-        if self.feats.pack:
-            self.ready += shuffle_chunk(pack_pairs(chunk, self.feats), self.seed, self.chunk_start)
-        else:
-            self.ready += [[pair] for pair in chunk]
-        self.chunk_start += n
-
-    def close(self) -> None:
-        if self.pending:
-            self._pack(len(self.pending))
-        self._drain(final=True)
-
-    def _drain(self, final: bool) -> None:
-        n = self.rows_per_shard
-        while len(self.ready) >= n or (final and self.ready):
-            rows, self.ready = self.ready[:n], self.ready[n:]
-            self._write(rows)
-
-    def _write(self, rows) -> None:
-        from safetensors.numpy import save_file
-
-        arrays = self.family.rows_to_arrays(rows, self.lengths, self.pad)
-        self.stats["rows"] += len(rows)
-        path = self.folder / f"part-{self.shards:05d}.safetensors"
-        tmp = path.with_suffix(".tmp")
-        save_file(arrays, str(tmp), metadata={"layout": self.feats.layout})
-        _fsync(tmp)
-        os.replace(tmp, path)
-        self.shards += 1
-
-    def report(self) -> dict:
-        packing = self.family.packing(self.stats, self.feats)
-        return {
-            "layout": self.feats.layout,
-            "packed": self.feats.pack,
-            **dict(self.stats),
-            **packing,
-        }
-
-
 def _refs(mix: Mixture, num_examples: int | None) -> tuple[Iterator[Ref], int, object]:
     if num_examples is None:
         total = sum(len(t) for t in mix.tasks)
@@ -491,11 +358,6 @@ def _start(cfg: DataConfig, out: Path) -> None:
     for sub in ("data", "tokens"):
         for old in (out / sub).glob("part-*") if (out / sub).is_dir() else []:
             old.unlink()
-
-
-def _fsync(path: Path) -> None:
-    with open(path, "rb") as f:
-        os.fsync(f.fileno())
 
 
 def build(cfg: DataConfig, out: str | Path, *, progress: bool = True) -> dict:
