@@ -10,9 +10,9 @@ writes. Output, under `out/`:
 - `tokens/manifest.json`: what `flankit train` needs to read the token shards (`data/built.py`).
 Shards are written (by `data/shards.py`) to a temporary name, fsynced and renamed, so a crash
 never leaves a half shard. `stats.json` is written last (atomically), so a folder holding it is
-complete; it lists its shards. While a build runs, `.build-in-progress.json` names its config: a rerun after a kill
-with the same config removes the interrupted build's shards and builds again (the result equals
-an uninterrupted build); with another config it refuses.
+complete; it lists its shards. While a build runs, `.build-in-progress.json` names its config:
+a rerun after a kill with the same config removes the interrupted build's shards and builds
+again (the result equals an uninterrupted build); with another config it refuses.
 """
 
 from __future__ import annotations
