@@ -64,7 +64,9 @@ class TrainConfig:
     eval_suite: EvalConfig | None = None  # a quick evaluation-suite run at every eval_every
     log_every: int = 10
     chunk_examples: int = 2048
-    vocab_size: int = VOCAB_SIZE  # when the tokenizer is trained on the mixture (model.tokenizer: train)
+    vocab_size: int = (
+        VOCAB_SIZE  # when the tokenizer is trained on the mixture (model.tokenizer: train)
+    )
     log_to: list[str] = field(default_factory=lambda: ["jsonl"])  # + tensorboard, wandb
 
     OTHER_COMMANDS_KEYS: ClassVar[dict[str, str]] = {
