@@ -179,13 +179,25 @@ def test_training_on_a_build_of_another_layout_is_refused(built, tmp_path):
 
 @pytest.mark.parametrize(
     "override",
-    ["data.collections=[{name: synthetic, examples_per_task: 5}]", "data.mixture.num_examples=5"],
+    [
+        "data.collections=[{name: synthetic, examples_per_task: 5}]",
+        "data.collections=[{name: synthetic}]",  # the default, written out: refused too
+        "data.mixture.num_examples=5",
+        "data.skip_bad_rows=false",
+    ],
 )
 def test_keys_that_define_examples_again_are_refused_with_a_build(built, override):
     key = override.split("=")[0]
     with pytest.raises(FlankitError, match=f"{key} is set, but data.built reads examples"):
-        run_data(_run(built, override))
+        _run(built, override)
     assert run_data(_run(built, "data.mixture.seed=0")).build is not None  # the order may be named
+
+
+def test_keys_that_define_examples_again_are_refused_in_code_too(built):
+    cfg = _run(built)
+    mixture = replace(cfg.data.mixture, num_examples=5)
+    with pytest.raises(FlankitError, match="data.mixture.num_examples is set, but data.built"):
+        run_data(replace(cfg, data=replace(cfg.data, mixture=mixture)))
 
 
 def test_a_folder_that_is_no_finished_build_is_refused(tmp_path):

@@ -4,8 +4,9 @@ Unknown keys and wrong types fail with a FlankitError naming the key and, where 
 the closest valid key. A config class can name, in a class attribute `OTHER_COMMANDS_KEYS`
 ({key: "`flankit train`, not by `flankit data build`"}), the keys another command uses (dotted
 keys such as `data.output` too), so a key put in the wrong file is refused with the command it
-belongs to; and in `MOVED_KEYS` ({old key: new key}) the keys that were renamed, so an old
-config is refused with the name to use.
+belongs to; in `MOVED_KEYS` ({old key: new key}) the keys that were renamed, so an old
+config is refused with the name to use; and in `EXCLUSIVE_KEYS` ({key: (reason, other keys)})
+the keys that may not be written next to a key set to a value.
 
 Example:
     >>> from dataclasses import dataclass
@@ -149,6 +150,17 @@ def refuse_elsewhere(cls: type, data: dict, where: str) -> None:
             raise FlankitError(
                 f"{key} was renamed: use {new}", file=where, field=key, hint=f"write {new} instead"
             )
+    for key, (reason, others) in getattr(cls, "EXCLUSIVE_KEYS", {}).items():
+        if _holds(data, key) and _at(data, key) is not None:
+            for other in others:
+                if _holds(data, other):
+                    raise FlankitError(f"{other} is set, but {reason}", file=where, field=other)
+
+
+def _at(data: dict, key: str) -> Any:
+    for part in key.split("."):
+        data = data[part]
+    return data
 
 
 def _holds(data: Any, key: str) -> bool:

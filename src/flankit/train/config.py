@@ -9,10 +9,10 @@ build` uses, and renamed keys, are refused with the key to use (`OTHER_COMMANDS_
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import ClassVar, Literal
 
-from flankit.data.build import ExamplesConfig
+from flankit.data.build import ExamplesConfig, MixtureConfig
 from flankit.data.collections import CollectionSpec
 from flankit.errors import FlankitError
 from flankit.evals.runner import EvalConfig
@@ -35,6 +35,15 @@ class TrainData(ExamplesConfig):
     built: str | None = None  # a finished `flankit data build` folder with tokens/
 
 
+def defined_by_build() -> list[str]:
+    """The `data.` keys that a build defines, so `data.built` refuses them (the features and
+    mixture.seed stay: they are checked against the build)."""
+    keys = [f"mixture.{f.name}" for f in fields(MixtureConfig) if f.name != "seed"]
+    keys += [f.name for f in fields(ExamplesConfig) if f.name not in ("features", "mixture")]
+    return keys
+
+
+WITH_BUILD = "data.built reads examples a build has defined"
 _BUILD = "`flankit data build`, not by `flankit train`"
 VOCAB_SIZE = 8000
 
@@ -91,6 +100,9 @@ class TrainConfig:
             for key in ("output", "num_proc", "batch_size", "features.pack", "chunk_examples")
         },
         "data.features.rows_per_shard": _BUILD,
+    }
+    EXCLUSIVE_KEYS: ClassVar[dict] = {
+        "data.built": (WITH_BUILD, [f"data.{key}" for key in defined_by_build()])
     }
     MOVED_KEYS: ClassVar[dict[str, str]] = {
         "tokenizer_vocab": "vocab_size",

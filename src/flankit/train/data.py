@@ -17,7 +17,7 @@ from flankit.data.pipeline import FeatureConfig, PackedStream, pack_texts, rende
 from flankit.data.sources import BadRows
 from flankit.errors import FlankitError
 from flankit.family import ModelFamily, as_family
-from flankit.train.config import TrainConfig, TrainData
+from flankit.train.config import WITH_BUILD, TrainConfig, TrainData, defined_by_build
 
 
 @dataclass
@@ -43,14 +43,13 @@ def run_data(cfg: TrainConfig) -> RunData:
 
 def refuse_with_build(data: TrainData) -> None:
     """With `data.built`, the build defines the examples: a key that would define them again
-    is refused (the features and `mixture.seed` stay, and are checked against the build)."""
+    is refused (the features and `mixture.seed` stay, and are checked against the build). The
+    config loader refuses such a key wherever it is written; this catches one set in code."""
     unset = TrainData()
-    keys = [f"mixture.{f.name}" for f in fields(data.mixture) if f.name != "seed"]
-    keys += [f.name for f in fields(ExamplesConfig) if f.name not in ("features", "mixture")]
-    for key in keys:
+    for key in defined_by_build():
         if _at(data, key) != _at(unset, key):
             raise FlankitError(
-                f"data.{key} is set, but data.built reads examples a build has defined",
+                f"data.{key} is set, but {WITH_BUILD}",
                 field=f"data.{key}",
                 hint="remove it (the build's config is in its stats.json), or drop data.built "
                 "to stream this config",
