@@ -49,7 +49,7 @@ def texts(n: int):
 
 
 def bench_flankit(model, tok, ins, tgts, rows_per_step, steps, lengths):
-    feats = FeatureConfig(input_length=lengths[0], target_length=lengths[1])
+    feats = FeatureConfig(layout="encdec", input_length=lengths[0], target_length=lengths[1])
     rows = pack_texts(ins, tgts, tok, feats)
     from flankit.data.features import rows_to_arrays
     from flankit.train.adafactor import Adafactor

@@ -118,8 +118,8 @@ def _data_cfg(tmp_path, **over):
     path.write_text(
         "collections: [{name: synthetic, examples_per_task: 30}]\n"
         "mixture: {num_examples: 400, seed: 1}\n"
-        "output: {shard_size: 100}\n"
-        "features: {tokenizer: byt5, input_length: 128, target_length: 32, rows_per_shard: 20}\n"
+        "output: {shard_size: 100, rows_per_shard: 20}\n"
+        "features: {tokenizer: byt5, input_length: 128, target_length: 32}\n"
     )
     return load_config(DataConfig, path, [f"{k}={v}" for k, v in over.items()])
 

@@ -170,11 +170,12 @@ def test_model_card_lengths_follow_the_family():
 def test_packing_report_matches_the_build(tmp_path, name):
     from collections import Counter
 
-    from flankit.data.build import TokenWriter, summary_markdown
+    from flankit.data.build import BuildFeatures, OutputConfig, TokenWriter, summary_markdown
 
     fam = family_named(name)
-    feats = replace(FeatureConfig(), layout=name, input_length=64, target_length=16, length=80)
-    writer = TokenWriter(tmp_path, feats, SimpleNamespace(pad_token_id=0, eos_token_id=1))
+    feats = replace(BuildFeatures(), layout=name, input_length=64, target_length=16, length=80)
+    tok = SimpleNamespace(pad_token_id=0, eos_token_id=1)
+    writer = TokenWriter(tmp_path, feats, tok, OutputConfig(), seed=0, chunk=64)
     writer.stats = Counter(rows=4, input_tokens=200, target_tokens=40)
     tokens = writer.report()
     packing = fam.packing(writer.stats, feats)

@@ -48,7 +48,7 @@ data:
   features: {input_length: 128, target_length: 32}
   render: {max_shots: 1, fewshot_budget: 60}
 model: {shape: t5-tiny, tokenizer: train, dropout: 0.0}
-tokenizer_vocab: 300
+vocab_size: 300
 steps: 3
 batch_size: 4
 save_every: 3
@@ -95,7 +95,7 @@ data:
   features: {input_length: 64, target_length: 16}
   render: {max_shots: 0, fewshot_budget: 0}
 model: {shape: t5-tiny, tokenizer: train, dropout: 0.0}
-tokenizer_vocab: 300
+vocab_size: 300
 steps: 2
 batch_size: 4
 save_every: 2

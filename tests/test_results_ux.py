@@ -186,7 +186,7 @@ data:
   features: {input_length: 128, target_length: 32}
   render: {max_shots: 1, fewshot_budget: 60}
 model: {shape: t5-tiny, tokenizer: train, dropout: 0.0}
-tokenizer_vocab: 300
+vocab_size: 300
 steps: 3
 batch_size: 4
 save_every: 3

@@ -273,7 +273,11 @@ def test_quick_evaluation_suite_during_training(tmp_path, tok_dir):
             "eval_suite.synthetic_limit=2",
         ],
     )
-    train(cfg, progress=False)
+    from flankit.periodic_eval import suite_evaluator
+
+    with pytest.raises(FlankitError, match="eval_suite is set, but train"):
+        train(cfg, progress=False)  # a suite that would not run is refused, not ignored
+    train(cfg, progress=False, evaluate=suite_evaluator(cfg))
     rows = [json.loads(line) for line in open(tmp_path / "suite" / "metrics.jsonl")]
     scored = [r for r in rows if "eval/synthetic/direct" in r]
     assert [r["step"] for r in scored] == [1, 2]

@@ -131,7 +131,7 @@ def test_cached_pretraining_equals_a_fresh_one_whatever_its_eval_cadence(tmp_pat
             tiny.data, collections=[text], features=FeatureConfig(input_length=64, target_length=16)
         ),
         batch_size=4,
-        tokenizer_vocab=300,
+        vocab_size=300,
         heldout=[replace(text, split="eval", examples_per_task=8)],
         heldout_examples=8,
         chunk_examples=64,

@@ -200,7 +200,9 @@ def _train(args: argparse.Namespace) -> int:
     if args.config is None:
         raise FlankitError("train needs a config file (or --verify-checkpoints DIR)")
     cfg = load_config(TrainConfig, args.config, list(args.overrides))
-    result = train(cfg, resume=args.resume, progress=not args.quiet)
+    from flankit.periodic_eval import suite_evaluator
+
+    result = train(cfg, resume=args.resume, progress=not args.quiet, evaluate=suite_evaluator(cfg))
     if os.environ.get("RANK", "0") != "0":
         return 0
     print(

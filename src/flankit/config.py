@@ -2,8 +2,11 @@
 
 Unknown keys and wrong types fail with a FlankitError naming the key and, where one exists,
 the closest valid key. A config class can name, in a class attribute `OTHER_COMMANDS_KEYS`
-({key: "`flankit train`, not by `flankit data build`"}), the top-level keys another command
-uses, so a key put in the wrong file is refused with the command it belongs to.
+({key: "`flankit train`, not by `flankit data build`"}), the keys another command uses (dotted
+keys such as `data.output` too), so a key put in the wrong file is refused with the command it
+belongs to; in `MOVED_KEYS` ({old key: new key}) the keys that were renamed, so an old
+config is refused with the name to use; and in `EXCLUSIVE_KEYS` ({key: (reason, other keys)})
+the keys that may not be written next to a key set to a value.
 
 Example:
     >>> from dataclasses import dataclass
@@ -115,10 +118,9 @@ def from_dict(cls: type[T], data: Any, where: str = "<config>", prefix: str = ""
         raise FlankitError(f"expected a mapping for {prefix or cls.__name__}", file=where)
     hints = get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    elsewhere = getattr(cls, "OTHER_COMMANDS_KEYS", {}) if not prefix else {}
+    if not prefix:
+        refuse_elsewhere(cls, data, where)
     for key in data:
-        if key in elsewhere and key not in fields:
-            raise FlankitError(f"{key} is used by {elsewhere[key]}", file=where)
         if key not in fields:
             hint = suggest(key, fields, prefix=prefix, otherwise=f"known keys: {', '.join(fields)}")
             raise FlankitError(f"unknown config key {prefix}{key}", file=where, hint=hint)
@@ -136,6 +138,39 @@ def from_dict(cls: type[T], data: Any, where: str = "<config>", prefix: str = ""
         raise
 
 
+def refuse_elsewhere(cls: type, data: dict, where: str) -> None:
+    """Refuse a key (dotted keys too) that `cls` lists as another command's or as moved."""
+    fields = {f.name for f in dataclasses.fields(cls)}
+    moved = getattr(cls, "MOVED_KEYS", {})
+    for key, owner in getattr(cls, "OTHER_COMMANDS_KEYS", {}).items():
+        if key not in fields and _holds(data, key):
+            raise FlankitError(f"{key} is used by {owner}", file=where, field=key)
+    for key, new in moved.items():
+        if key not in fields and _holds(data, key):
+            raise FlankitError(
+                f"{key} was renamed: use {new}", file=where, field=key, hint=f"write {new} instead"
+            )
+    for key, (reason, others) in getattr(cls, "EXCLUSIVE_KEYS", {}).items():
+        if _holds(data, key) and _at(data, key) is not None:
+            for other in others:
+                if _holds(data, other):
+                    raise FlankitError(f"{other} is set, but {reason}", file=where, field=other)
+
+
+def _at(data: dict, key: str) -> Any:
+    for part in key.split("."):
+        data = data[part]
+    return data
+
+
+def _holds(data: Any, key: str) -> bool:
+    for part in key.split("."):
+        if not isinstance(data, dict) or part not in data:
+            return False
+        data = data[part]
+    return True
+
+
 def to_dict(obj: Any) -> Any:
     """The plain-data form of a config tree (for stats files and model cards)."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
@@ -147,64 +182,83 @@ def to_dict(obj: Any) -> Any:
     return obj
 
 
-def _coerce(tp: Any, value: Any, where: str, key: str) -> Any:  # noqa: C901
+def _coerce(tp: Any, value: Any, where: str, key: str) -> Any:
+    """`value` checked against (and converted to) type `tp`; errors name `key`."""
     origin = get_origin(tp)
-    args = get_args(tp)
     if tp is Any:
         return value
     if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _coerce(arg, value, where, key)
-            except FlankitError as exc:
-                errors.append(exc.message)
-        raise FlankitError(f"config key {key}: {errors[-1] if errors else 'bad value'}", file=where)
+        return _coerce_union(get_args(tp), value, where, key)
     if origin is Literal:
-        if value not in args:
-            raise FlankitError(
-                f"config key {key}: {value!r} is not one of {', '.join(map(repr, args))}",
-                file=where,
-            )
+        if value not in get_args(tp):
+            choices = ", ".join(map(repr, get_args(tp)))
+            raise FlankitError(f"config key {key}: {value!r} is not one of {choices}", file=where)
         return value
     if dataclasses.is_dataclass(tp):
         return from_dict(tp, value if value is not None else {}, where, prefix=f"{key}.")
-    if origin in (list, tuple):
-        if not isinstance(value, (list, tuple)):
-            raise FlankitError(f"config key {key}: expected a list, got {value!r}", file=where)
-        item_tp = args[0] if args else Any
-        items = [_coerce(item_tp, v, where, f"{key}[{i}]") for i, v in enumerate(value)]
-        return tuple(items) if origin is tuple else items
+    if origin in (list, tuple, dict):
+        return _coerce_container(tp, value, where, key)
+    scalar = _SCALARS.get(tp)
+    return scalar(value, where, key) if scalar else value
+
+
+def _coerce_union(args: tuple, value: Any, where: str, key: str) -> Any:
+    if value is None and type(None) in args:
+        return None
+    errors = []
+    for arg in args:
+        if arg is type(None):
+            continue
+        try:
+            return _coerce(arg, value, where, key)
+        except FlankitError as exc:
+            errors.append(exc.message)
+    raise FlankitError(f"config key {key}: {errors[-1] if errors else 'bad value'}", file=where)
+
+
+def _coerce_container(tp: Any, value: Any, where: str, key: str) -> Any:
+    origin, args = get_origin(tp), get_args(tp)
     if origin is dict:
         if not isinstance(value, dict):
             raise FlankitError(f"config key {key}: expected a mapping, got {value!r}", file=where)
         val_tp = args[1] if len(args) == 2 else Any
         return {k: _coerce(val_tp, v, where, f"{key}.{k}") for k, v in value.items()}
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        raise FlankitError(f"config key {key}: expected true/false, got {value!r}", file=where)
-    if tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise FlankitError(f"config key {key}: expected an integer, got {value!r}", file=where)
-    if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+    if not isinstance(value, (list, tuple)):
+        raise FlankitError(f"config key {key}: expected a list, got {value!r}", file=where)
+    item_tp = args[0] if args else Any
+    items = [_coerce(item_tp, v, where, f"{key}[{i}]") for i, v in enumerate(value)]
+    return tuple(items) if origin is tuple else items
+
+
+def _bool(value: Any, where: str, key: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise FlankitError(f"config key {key}: expected true/false, got {value!r}", file=where)
+
+
+def _int(value: Any, where: str, key: str) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise FlankitError(f"config key {key}: expected an integer, got {value!r}", file=where)
+
+
+def _float(value: Any, where: str, key: str) -> float:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
             return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        raise FlankitError(f"config key {key}: expected a number, got {value!r}", file=where)
-    if tp is str:
-        if isinstance(value, str):
-            return value
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return str(value)
-        raise FlankitError(f"config key {key}: expected a string, got {value!r}", file=where)
-    return value
+        except ValueError:
+            pass
+    raise FlankitError(f"config key {key}: expected a number, got {value!r}", file=where)
+
+
+def _str(value: Any, where: str, key: str) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    raise FlankitError(f"config key {key}: expected a string, got {value!r}", file=where)
+
+
+_SCALARS = {bool: _bool, int: _int, float: _float, str: _str}

@@ -43,6 +43,8 @@ class ModelFamily(Protocol):
     is_encoder_decoder: bool  # as transformers' `config.is_encoder_decoder`
     feature_keys: tuple[str, ...]  # the arrays of a packed row
     target_key: str  # the array that marks target tokens
+    segment_key: str  # the array whose segment ids count a row's examples
+    length_keys: tuple[str, ...]  # the `data.features` lengths of a row
     peft_task: str  # the `peft.TaskType` member for LoRA
     auto_model: str  # the transformers Auto class that loads a pretrained model
     prompt_special_tokens: bool  # evaluation prompts get the tokenizer's special tokens
@@ -89,6 +91,8 @@ class EncoderDecoder:
     is_encoder_decoder = True
     feature_keys = ENCDEC_KEYS
     target_key = "decoder_segment_ids"
+    segment_key = "decoder_segment_ids"
+    length_keys = ("input_length", "target_length")
     peft_task = "SEQ_2_SEQ_LM"
     auto_model = "AutoModelForSeq2SeqLM"
     prompt_special_tokens = True  # T5's tokenizer ends a prompt with EOS, as in training
@@ -99,7 +103,7 @@ class EncoderDecoder:
 
     def lengths(self, feats) -> tuple[int, ...]:
         """(input length, target length) of a packed row."""
-        return (feats.input_length, feats.target_length)
+        return tuple(getattr(feats, k) for k in self.length_keys)
 
     def token_pairs(self, tokenizer, inputs: list[str], targets: list[str]) -> list[Pair]:
         from flankit.tokenizer import encode
@@ -182,6 +186,8 @@ class DecoderOnly:
     is_encoder_decoder = False
     feature_keys = DECODER_KEYS
     target_key = "loss_mask"
+    segment_key = "segment_ids"
+    length_keys = ("length",)
     peft_task = "CAUSAL_LM"
     auto_model = "AutoModelForCausalLM"
     prompt_special_tokens = False
@@ -192,7 +198,7 @@ class DecoderOnly:
 
     def lengths(self, feats) -> tuple[int, ...]:
         """(length,) of a packed row holding prompts and targets together."""
-        return (feats.length,)
+        return tuple(getattr(feats, k) for k in self.length_keys)
 
     def token_pairs(self, tokenizer, inputs: list[str], targets: list[str]) -> list[Pair]:
         """Targets get a leading space, as they follow the prompt's text; EOS ends them."""

@@ -25,11 +25,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from flankit.config import load_config, to_dict
-from flankit.data.build import DataConfig, FeatureConfig, RenderConfig
+from flankit.data.build import FeatureConfig, RenderConfig
 from flankit.data.collections import CollectionSpec
 from flankit.evals.runner import EvalConfig
 from flankit.models import ModelSpec
-from flankit.train.loop import OptimConfig, TrainConfig
+from flankit.periodic_eval import suite_evaluator
+from flankit.train.loop import OptimConfig, TrainConfig, TrainData
 
 HEADLINE = "held_out zs direct"
 # People per family evaluated by default: 16 of 32 keeps two models' evaluation within the
@@ -45,7 +46,7 @@ def cache_dir() -> Path:
 def pretrain_config(*, shape: str = "t5-tiny", steps: int = 150, seed: int = 0) -> TrainConfig:
     """Span-corruption pretraining on the world's text (configs/train/world_pretrain.yaml)."""
     return TrainConfig(
-        data=DataConfig(
+        data=TrainData(
             collections=[
                 CollectionSpec(name="world_text", examples_per_task=4000, objective="salient_span")
             ],
@@ -66,7 +67,7 @@ def pretrain_config(*, shape: str = "t5-tiny", steps: int = 150, seed: int = 0) 
             )
         ],
         heldout_examples=64,
-        tokenizer_vocab=1000,
+        vocab_size=1000,
         chunk_examples=1024,
         log_every=10,
     )
@@ -108,6 +109,7 @@ def pretrained_model(cfg: TrainConfig, *, progress: bool = True) -> tuple[Path, 
         replace(cfg, out_dir=str(run_dir)),
         resume=bool(list_checkpoints(run_dir / "checkpoints")),
         progress=progress,
+        evaluate=suite_evaluator(cfg),
     )
     return final, False
 
@@ -126,11 +128,11 @@ def finetune_config(
 ) -> TrainConfig:
     """Instruction finetuning of the pretrained model on the world's held-in families."""
     if data:
-        data_cfg = load_config(DataConfig, data)
+        data_cfg = load_config(TrainData, data)
     else:
         # Half the rows rehearse the pretraining text: a 1M-parameter model finetuned on the
         # held-in families alone overwrites what it knew about everything else (see STUDY.md).
-        data_cfg = DataConfig(
+        data_cfg = TrainData(
             collections=[
                 CollectionSpec(name="world", examples_per_task=400, rate=1 - rehearsal),
                 CollectionSpec(
@@ -283,7 +285,8 @@ def run(
     t_pre = time.perf_counter() - t0
     cfg = finetune_config(out, base, steps=steps, data=data, seed=seed, rehearsal=rehearsal)
     say(f"[2/4] instruction finetuning for {steps} steps -> {out / 'model'}")
-    result = train(cfg, resume=(out / "model" / "checkpoints").exists(), progress=progress)
+    resume = (out / "model" / "checkpoints").exists()
+    result = train(cfg, resume=resume, progress=progress, evaluate=suite_evaluator(cfg))
     ev = EvalConfig(
         benchmarks=["world", "world_cloze"], modes=["direct", "cot"], world_limit=eval_limit
     )

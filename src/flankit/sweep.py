@@ -19,6 +19,7 @@ from pathlib import Path
 from flankit.config import from_dict, load_config, to_dict
 from flankit.errors import FlankitError
 from flankit.evals.runner import EvalConfig
+from flankit.periodic_eval import suite_evaluator
 from flankit.train.loop import TrainConfig
 
 
@@ -160,7 +161,8 @@ def run_sweep(cfg: SweepConfig, *, progress: bool = True) -> list[dict]:
                 model_dir = pre
         print(f"[{i}/{len(runs)}] {run.name}: training {tcfg.steps} steps")
         if run.num_tasks != 0 and not (model_dir / "model.safetensors").exists():
-            train(tcfg, resume=bool(list_checkpoints(run_dir / "checkpoints")), progress=progress)
+            resume = bool(list_checkpoints(run_dir / "checkpoints"))
+            train(tcfg, resume=resume, progress=progress, evaluate=suite_evaluator(tcfg))
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "model_dir.txt").write_text(str(model_dir))
         lm = HFLM.load(ModelSpec(path=str(model_dir)), max_input_length=512, batch_size=32)

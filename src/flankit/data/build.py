@@ -7,11 +7,12 @@ writes. Output, under `out/`:
 - `tokens/part-NNNNN.safetensors`: packed int32 feature arrays (when a tokenizer is given);
 - `stats.json` and `summary.md`: counts per task and collection, tokens, packing efficiency,
   truncation, decontamination and bad-row counts, and how often each task's examples repeat.
-Shards are written to a temporary name, fsynced and renamed, so a crash never leaves a half
-shard. `stats.json` is written last (atomically), so a folder holding it is complete; it lists
-its shards. While a build runs, `.build-in-progress.json` names its config: a rerun after a kill
-with the same config removes the interrupted build's shards and builds again (the result equals
-an uninterrupted build); with another config it refuses.
+- `tokens/manifest.json`: what `flankit train` needs to read the token shards (`data/built.py`).
+Shards are written (by `data/shards.py`) to a temporary name, fsynced and renamed, so a crash
+never leaves a half shard. `stats.json` is written last (atomically), so a folder holding it is
+complete; it lists its shards. While a build runs, `.build-in-progress.json` names its config:
+a rerun after a kill with the same config removes the interrupted build's shards and builds
+again (the result equals an uninterrupted build); with another config it refuses.
 """
 
 from __future__ import annotations
@@ -31,15 +32,17 @@ import numpy as np
 
 from flankit.config import to_dict
 from flankit.data import collection_report
+from flankit.data.built import write_manifest
 from flankit.data.collections import CollectionSpec, load_collection
 from flankit.data.decontam import build_index, cache_root, task_key
-from flankit.data.features import fit_example, row_lengths, rows_to_arrays, token_pairs
-from flankit.data.mixtures import Mixture, Ref
-from flankit.data.packing import BestFitPacker
-from flankit.data.pipeline import FeatureConfig, RenderConfig, feature_lengths, mixture_tokenizer
+from flankit.data.features import token_pairs
+from flankit.data.mixtures import Mixture, Ref, data_seed
+from flankit.data.pipeline import FeatureConfig, RenderConfig, mixture_tokenizer
+from flankit.data.shards import ShardWriter, TokenWriter
 from flankit.data.sources import BadRows
 from flankit.data.tasks import Task, Variant, prepare_examples, render_example
 from flankit.errors import FlankitError, warn
+from flankit.family import ENCDEC, family_named
 from flankit.outputs import writable_dir, write_atomic
 from flankit.progress import bar, phase
 
@@ -49,7 +52,7 @@ class MixtureConfig:
     preset: str | None = None  # proportion_a | proportion_b | flan2022
     temperature: float = 1.0
     num_examples: int | None = None  # None: every example once
-    seed: int | None = None  # None: the run's seed (training), 0 (a build)
+    seed: int | None = None  # None: the job's `seed` (see mixtures.data_seed)
 
 
 @dataclass(frozen=True)
@@ -61,12 +64,22 @@ class DecontamConfig:
 @dataclass(frozen=True)
 class OutputConfig:
     format: Literal["jsonl", "parquet"] = "jsonl"
-    shard_size: int = 10_000
+    shard_size: int = 10_000  # rendered examples per data/ shard
+    rows_per_shard: int = 4096  # packed rows per tokens/ shard
 
 
 @dataclass(frozen=True)
-class DataConfig:
-    """Everything `flankit data build` needs."""
+class BuildFeatures(FeatureConfig):
+    """A build's rows: the layout and lengths, and the tokenizer that makes them."""
+
+    tokenizer: str | None = None  # hub id, local dir, "byt5", or "train" (a new one on this data)
+    vocab_size: int = 8000  # for tokenizer: train
+    pack: bool = True
+
+
+@dataclass(frozen=True)
+class ExamplesConfig:
+    """What defines the examples: the `data:` of a training config, the body of a build's."""
 
     collections: list[CollectionSpec] = field(
         default_factory=lambda: [CollectionSpec(name="synthetic")]
@@ -76,38 +89,54 @@ class DataConfig:
     render: RenderConfig = field(default_factory=RenderConfig)
     decontaminate: DecontamConfig = field(default_factory=DecontamConfig)
     features: FeatureConfig = field(default_factory=FeatureConfig)
-    output: OutputConfig = field(default_factory=OutputConfig)
     skip_bad_rows: bool = False
+
+
+# Top-level keys of a training config: in a build's file they would do nothing.
+_TRAIN_KEYS = [
+    "data",
+    "model",
+    "optim",
+    "steps",
+    "micro_batch_size",
+    "precision",
+    "attention",
+    "parallel",
+    "out_dir",
+    "save_every",
+    "keep_last",
+    "eval_every",
+    "heldout",
+    "heldout_examples",
+    "eval_suite",
+    "log_every",
+    "log_to",
+]
+
+
+@dataclass(frozen=True)
+class DataConfig(ExamplesConfig):
+    """Everything `flankit data build` needs: the examples, and how the build writes them."""
+
+    features: BuildFeatures = field(default_factory=BuildFeatures)
+    seed: int = 0  # the data order, unless mixture.seed sets it
+    chunk_examples: int = 2048  # examples packed together, as `flankit train` packs them
+    output: OutputConfig = field(default_factory=OutputConfig)
     num_proc: int = 1
     batch_size: int = 512
 
-    # Top-level keys of a training config: in a build's file they would do nothing.
     OTHER_COMMANDS_KEYS: ClassVar[dict[str, str]] = {
-        key: "`flankit train`, not by `flankit data build`"
-        + ("; a build's data order is set by mixture.seed" if key == "seed" else "")
-        for key in [
-            "data",
-            "model",
-            "optim",
-            "steps",
-            "micro_batch_size",
-            "precision",
-            "attention",
-            "parallel",
-            "seed",
-            "out_dir",
-            "save_every",
-            "keep_last",
-            "eval_every",
-            "heldout",
-            "heldout_examples",
-            "eval_suite",
-            "log_every",
-            "chunk_examples",
-            "tokenizer_vocab",
-            "log_to",
-        ]
+        **{key: "`flankit train`, not by `flankit data build`" for key in _TRAIN_KEYS},
+        "built": "`flankit train` (as data.built), not by `flankit data build`",
+        "vocab_size": "`flankit train`; a build's is features.vocab_size",
     }
+    MOVED_KEYS: ClassVar[dict[str, str]] = {
+        "features.rows_per_shard": "output.rows_per_shard",
+        "tokenizer_vocab": "features.vocab_size",
+    }
+
+
+BuildConfig = DataConfig  # the name by what it is for
 
 
 @dataclass
@@ -117,8 +146,11 @@ class LoadReport:
     decontaminated: dict[str, int] = field(default_factory=dict)
 
 
-def load_mixture(cfg: DataConfig, *, progress: bool = False) -> tuple[Mixture, LoadReport]:
-    """Load every collection, drop benchmark sources and contaminated examples, build the mixture."""
+def load_mixture(
+    cfg: ExamplesConfig, *, seed: int = 0, num_proc: int = 1, progress: bool = False
+) -> tuple[Mixture, LoadReport]:
+    """Load every collection, drop benchmark sources and contaminated examples, build the
+    mixture; its order follows `cfg.mixture.seed`, else the job's `seed`."""
     report = LoadReport(BadRows(skip=cfg.skip_bad_rows))
     loaded = []
     for spec in cfg.collections:
@@ -137,7 +169,7 @@ def load_mixture(cfg: DataConfig, *, progress: bool = False) -> tuple[Mixture, L
         todo = [i for i, k in enumerate(kept) if k is None]
         _STATE.update(index=index, tasks=tasks)
         shown = bar("build", "decontaminating", len(todo), unit="task", enabled=progress)
-        with _pool(cfg.num_proc if len(todo) > 1 else 1) as pool, shown:
+        with _pool(num_proc if len(todo) > 1 else 1) as pool, shown:
             for i, keep in zip(todo, pool.imap(_decontaminate_one, todo, chunksize=8)):
                 kept[i] = keep
                 _save_array(paths[i], np.asarray(keep, dtype=np.int64))
@@ -149,7 +181,7 @@ def load_mixture(cfg: DataConfig, *, progress: bool = False) -> tuple[Mixture, L
                 report.decontaminated[task.name] = removed
     mix = Mixture(
         loaded,
-        seed=cfg.mixture.seed or 0,
+        seed=data_seed(cfg.mixture.seed, seed),
         preset=cfg.mixture.preset,
         temperature=cfg.mixture.temperature,
     )
@@ -254,130 +286,6 @@ def _work(refs: list[tuple]):
     return rows, tokens, count_rows(rows)
 
 
-# ---------------------------------------------------------------- writers (main side)
-
-
-class ShardWriter:
-    """Writes rows to numbered shards atomically (temporary name, then rename)."""
-
-    def __init__(self, folder: Path, fmt: str, shard_size: int) -> None:
-        self.folder, self.fmt, self.shard_size = folder, fmt, shard_size
-        folder.mkdir(parents=True, exist_ok=True)
-        self.rows: list[dict] = []
-        self.shards = 0
-
-    def add(self, rows: list[dict]) -> None:
-        self.rows.extend(rows)
-        while len(self.rows) >= self.shard_size:
-            self._write(self.rows[: self.shard_size])
-            self.rows = self.rows[self.shard_size :]
-
-    def close(self) -> None:
-        if self.rows:
-            self._write(self.rows)
-            self.rows = []
-
-    def _write(self, rows: list[dict]) -> None:
-        path = self.folder / f"part-{self.shards:05d}.{self.fmt}"
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        if self.fmt == "jsonl":
-            with open(tmp, "w", encoding="utf-8") as f:
-                for row in rows:
-                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
-        else:
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-
-            pq.write_table(pa.Table.from_pylist(rows), tmp)
-            pa.default_memory_pool().release_unused()  # else RSS grows with every shard
-        _fsync(tmp)
-        os.replace(tmp, path)
-        self.shards += 1
-
-
-class TokenWriter:
-    """Packs token ids into fixed-length rows and writes safetensors shards."""
-
-    def __init__(self, folder: Path, feats: FeatureConfig, tokenizer) -> None:
-        self.folder, self.feats = folder, feats
-        folder.mkdir(parents=True, exist_ok=True)
-        self.pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-        self.eos = tokenizer.eos_token_id
-        self.lengths = feature_lengths(feats)
-        self.packer = BestFitPacker(self.lengths) if feats.pack else None
-        self.pending: dict[int, tuple[list[int], list[int]]] = {}  # queued in the packer
-        self.count = 0
-        self.ready: list[list[tuple[list[int], list[int]]]] = []
-        self.shards = 0
-        self.stats = Counter()
-
-    def add(self, pairs: list[tuple[list[int], list[int]]]) -> None:
-        layout = self.feats.layout
-        for inp, tgt in pairs:
-            inp, tgt, di, dt = fit_example(inp, tgt, layout, self.lengths, self.eos)
-            self.stats["examples"] += 1
-            self.stats["input_tokens"] += len(inp)
-            self.stats["target_tokens"] += len(tgt)
-            if di:
-                self.stats["truncated_inputs"] += 1
-                self.stats["dropped_input_tokens"] += di
-            if dt:
-                self.stats["truncated_targets"] += 1
-                self.stats["dropped_target_tokens"] += dt
-            if self.packer is None:
-                self.ready.append([(inp, tgt)])
-                continue
-            self.pending[self.count] = (inp, tgt)
-            self.count += 1
-            for row in self.packer.add(row_lengths(inp, tgt, layout)):
-                self.ready.append([self.pending.pop(i) for i in row])
-        self._drain(final=False)
-
-    def close(self) -> None:
-        if self.packer is not None:
-            for row in self.packer.finish():
-                self.ready.append([self.pending.pop(i) for i in row])
-        self._drain(final=True)
-
-    def _drain(self, final: bool) -> None:
-        n = self.feats.rows_per_shard
-        while len(self.ready) >= n or (final and self.ready):
-            rows, self.ready = self.ready[:n], self.ready[n:]
-            self._write(rows)
-
-    def _write(self, rows) -> None:
-        from safetensors.numpy import save_file
-
-        arrays = rows_to_arrays(rows, self.feats.layout, self.lengths, self.pad)
-        self.stats["rows"] += len(rows)
-        path = self.folder / f"part-{self.shards:05d}.safetensors"
-        tmp = path.with_suffix(".tmp")
-        save_file(arrays, str(tmp), metadata={"layout": self.feats.layout})
-        _fsync(tmp)
-        os.replace(tmp, path)
-        self.shards += 1
-
-    def report(self) -> dict:
-        s, f = self.stats, self.feats
-        rows = max(s["rows"], 1)
-        if f.layout == "encdec":
-            eff_in = s["input_tokens"] / (rows * f.input_length)
-            eff_tgt = s["target_tokens"] / (rows * f.target_length)
-            ratio = s["input_tokens"] / max(s["target_tokens"], 1)
-            side = "inputs" if eff_in >= eff_tgt else "targets"
-            packing = {
-                "efficiency_inputs": eff_in,
-                "efficiency_targets": eff_tgt,
-                "filling_side": side,
-                "efficiency": max(eff_in, eff_tgt),
-                "input_target_token_ratio": ratio,
-                "suggested_target_length": int(round(f.input_length / ratio)) if ratio else None,
-            }
-        else:
-            packing = {"efficiency": (s["input_tokens"] + s["target_tokens"]) / (rows * f.length)}
-        return {"layout": f.layout, "packed": f.pack, **dict(s), **packing}
-
-
 def _refs(mix: Mixture, num_examples: int | None) -> tuple[Iterator[Ref], int, object]:
     if num_examples is None:
         total = sum(len(t) for t in mix.tasks)
@@ -414,9 +322,10 @@ def _prepare_tokenizer(cfg: DataConfig, mix: Mixture, out: Path, progress: bool 
 
 
 def resolve(cfg: DataConfig) -> DataConfig:
-    """The build's defaults for what training takes from the run: seed 0, the encdec layout."""
-    seed = cfg.mixture.seed if cfg.mixture.seed is not None else 0
-    layout = cfg.features.layout or "encdec"
+    """The build's defaults for what training takes from the run: the data seed (the build's
+    `seed` unless mixture.seed is set), the encdec layout."""
+    seed = data_seed(cfg.mixture.seed, cfg.seed)
+    layout = cfg.features.layout or ENCDEC.name
     return replace(
         cfg,
         mixture=replace(cfg.mixture, seed=seed),
@@ -454,24 +363,24 @@ def _start(cfg: DataConfig, out: Path) -> None:
             old.unlink()
 
 
-def _fsync(path: Path) -> None:
-    with open(path, "rb") as f:
-        os.fsync(f.fileno())
-
-
 def build(cfg: DataConfig, out: str | Path, *, progress: bool = True) -> dict:
     """Build the mixture described by `cfg` into `out`; return the stats (also in stats.json)."""
     t0 = time.perf_counter()
     cfg = resolve(cfg)
     out = writable_dir(out)
     _start(cfg, out)
-    mix, load = load_mixture(cfg, progress=progress)
+    mix, load = load_mixture(cfg, seed=cfg.seed, num_proc=cfg.num_proc, progress=progress)
     tokenizer = _prepare_tokenizer(cfg, mix, out, progress)
     refs, total, stream = _refs(mix, cfg.mixture.num_examples)
     texts = ShardWriter(out / "data", cfg.output.format, cfg.output.shard_size)
-    tokens = TokenWriter(out / "tokens", cfg.features, tokenizer) if tokenizer is not None else None
+    tokens = None
+    if tokenizer is not None:
+        folder = out / "tokens"
+        tokens = TokenWriter(
+            folder, cfg.features, tokenizer, cfg.output, mix.seed, cfg.chunk_examples
+        )
     per_task = defaultdict(Counter)
-    _init_state(mix.tasks, cfg.render, cfg.mixture.seed, tokenizer, cfg.features.layout)
+    _init_state(mix.tasks, cfg.render, mix.seed, tokenizer, cfg.features.layout)
     batches = _batches(refs, cfg.batch_size)
     what = "render, tokenize, pack" if tokens is not None else "render"
     shown = bar("build", what, total, unit="ex", enabled=progress)
@@ -487,6 +396,7 @@ def build(cfg: DataConfig, out: str | Path, *, progress: bool = True) -> dict:
         texts.close()
         if tokens is not None:
             tokens.close()
+            write_manifest(out, cfg, tokenizer, tokens)
     with phase("build", "writing stats.json and summary.md", enabled=progress):
         seconds = time.perf_counter() - t0
         stats = _stats(cfg, mix, load, per_task, stream, tokens, texts, seconds)
@@ -569,17 +479,7 @@ def summary_markdown(stats: dict) -> str:
         lines.append(
             f"- input tokens: {tok.get('input_tokens', 0):,}; target tokens: {tok.get('target_tokens', 0):,}"
         )
-        if tok["layout"] == "encdec":
-            lines.append(
-                f"- packing efficiency: inputs {tok['efficiency_inputs']:.3f}, targets "
-                f"{tok['efficiency_targets']:.3f} (filling side: {tok['filling_side']})"
-            )
-            lines.append(
-                f"- input/target token ratio {tok['input_target_token_ratio']:.2f}: a target length of "
-                f"about {tok['suggested_target_length']} suits this input length"
-            )
-        else:
-            lines.append(f"- packing efficiency: {tok['efficiency']:.3f}")
+        lines += family_named(tok["layout"]).packing_lines(tok)
         lines.append(
             f"- truncated: {tok.get('truncated_inputs', 0):,} inputs ({tok.get('dropped_input_tokens', 0):,} tokens), "
             f"{tok.get('truncated_targets', 0):,} targets ({tok.get('dropped_target_tokens', 0):,} tokens)"

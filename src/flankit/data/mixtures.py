@@ -69,6 +69,12 @@ def _task_key(name: str) -> int:
     return zlib.crc32(name.encode("utf-8"))
 
 
+def data_seed(mixture_seed: int | None, seed: int) -> int:
+    """The seed of the data order: `mixture.seed` where a config sets it, else the job's
+    `seed` (which also initialises a trained model). The one place this default is decided."""
+    return seed if mixture_seed is None else mixture_seed
+
+
 class Mixture:
     """Sampling weights over tasks, and deterministic streams of `Ref`s."""
 

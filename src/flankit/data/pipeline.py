@@ -21,6 +21,8 @@ from flankit.data.features import fit_example, row_lengths, rows_to_arrays, toke
 from flankit.data.mixtures import Mixture
 from flankit.data.packing import BestFitPacker
 from flankit.data.tasks import render_example
+from flankit.errors import FlankitError
+from flankit.family import family_named
 from flankit.progress import bar, phase
 
 
@@ -32,21 +34,17 @@ class RenderConfig:
 
 @dataclass(frozen=True)
 class FeatureConfig:
-    tokenizer: str | None = None  # hub id, local dir, "byt5", or "train" (a new one on this data)
+    """The layout and lengths of packed rows (what training and a build agree on)."""
+
     # None: encdec for a build; for training, the model family's layout
     layout: Literal["encdec", "decoder"] | None = None
     input_length: int = 2048
     target_length: int = 512
     length: int = 2048  # decoder layout
-    pack: bool = True
-    vocab_size: int = 8000  # for tokenizer: train
-    rows_per_shard: int = 4096
 
 
 def feature_lengths(feats: FeatureConfig) -> tuple[int, ...]:
-    return (
-        (feats.input_length, feats.target_length) if feats.layout == "encdec" else (feats.length,)
-    )
+    return family_named(feats.layout).lengths(feats)
 
 
 def render_refs(mix: Mixture, refs, render: RenderConfig) -> tuple[list[str], list[str]]:
@@ -102,9 +100,22 @@ def pack_texts(
         fit_example(i, t, feats.layout, lengths, tokenizer.eos_token_id)[:2]
         for i, t in token_pairs(tokenizer, inputs, targets, feats.layout)
     ]
-    packer = BestFitPacker(lengths, buffer_size=len(pairs) + 1)
+    return pack_pairs(pairs, feats)
+
+
+def pack_pairs(pairs: list, feats: FeatureConfig) -> list[list[tuple[list[int], list[int]]]]:
+    """Best-fit pack one chunk of fitted (input ids, target ids) pairs into rows."""
+    packer = BestFitPacker(feature_lengths(feats), buffer_size=len(pairs) + 1)
     packer.add_many([row_lengths(i, t, feats.layout) for i, t in pairs])
     return [[pairs[j] for j in row] for row in packer.finish()]
+
+
+def shuffle_chunk(rows: list, seed: int, chunk_start: int) -> list:
+    """A chunk's packed rows in the order training takes them: best-fit emits rows roughly by
+    size, so they are shuffled (by the data seed and the chunk's first example) so that batches
+    are alike in composition. The build writes its shards in this order too."""
+    order = np.random.default_rng([seed, 5, chunk_start]).permutation(len(rows))
+    return [rows[i] for i in order]
 
 
 class PackedStream:
@@ -123,6 +134,12 @@ class PackedStream:
         self.chunk = chunk_examples
         self.lengths = feature_lengths(feats)
         self.pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        if state and "chunk_start" not in state:
+            raise FlankitError(
+                "the checkpoint's data position is a build's (data.built), not a streamed mixture's",
+                field="data.built",
+                hint="resume with the data config the run started with",
+            )
         start = state["chunk_start"] if state else None
         self._stream = mix.stream(state=start)
         self._rows: list = []
@@ -138,11 +155,7 @@ class PackedStream:
         self._chunk_start = self._stream.state()
         refs = list(islice(self._stream, self.chunk))
         rows = pack_texts(*render_refs(self.mix, refs, self.render), self.tok, self.feats)
-        # Best-fit emits rows roughly by size; shuffle them so batches are alike in composition.
-        order = np.random.default_rng([self.mix.seed, 5, self._chunk_start["step"]]).permutation(
-            len(rows)
-        )
-        self._rows = [rows[i] for i in order]
+        self._rows = shuffle_chunk(rows, self.mix.seed, self._chunk_start["step"])
         self._pos = 0
 
     def state(self) -> dict:
@@ -162,6 +175,10 @@ class PackedStream:
             self._pos += len(take)
         self.examples_seen += sum(len(r) for r in out)
         return out
+
+    def next_batch(self, n: int) -> dict[str, np.ndarray]:
+        """The feature arrays of the next `n` packed rows."""
+        return self.arrays(self.next_rows(n))
 
     def arrays(self, rows) -> dict[str, np.ndarray]:
         return rows_to_arrays(rows, self.feats.layout, self.lengths, self.pad)

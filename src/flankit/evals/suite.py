@@ -114,7 +114,7 @@ def _suite(job) -> EvalConfig:
 _TRAIN_KEYS = [
     "data", "optim", "steps", "micro_batch_size", "precision", "attention", "parallel", "seed",
     "out_dir", "save_every", "keep_last", "eval_every", "heldout", "heldout_examples",
-    "eval_suite", "log_every", "chunk_examples", "tokenizer_vocab", "log_to",
+    "eval_suite", "log_every", "chunk_examples", "vocab_size", "log_to",
 ]  # fmt: skip
 _BUILD_KEYS = [
     "collections",

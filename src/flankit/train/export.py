@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from flankit.config import to_dict
+from flankit.data.mixtures import data_seed
 from flankit.family import ENCDEC, ModelFamily, as_family, family_of
 from flankit.train import flex, segments
 
@@ -104,7 +105,7 @@ Trained with `flankit train`{steps}{f" ({losses})" if losses else ""}.
 |---|---|---|---|
 {collections}
 
-Mixing: {mixing}; seed {data["mixture"]["seed"] if data["mixture"]["seed"] is not None else cfg.seed}; formats and CoT shares per collection as
+Mixing: {mixing}; seed {data_seed(data["mixture"]["seed"], cfg.seed)}; formats and CoT shares per collection as
 configured; benchmark-source tasks held out{decontam}.
 
 ## Hyperparameters

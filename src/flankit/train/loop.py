@@ -11,30 +11,29 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Literal
 
 import torch
 
 from flankit.config import to_dict
-from flankit.data.build import DataConfig, load_mixture
-from flankit.data.collections import CollectionSpec, load_collection
-from flankit.data.mixtures import Mixture
-from flankit.data.pipeline import (
-    FeatureConfig,
-    PackedStream,
-    mixture_tokenizer,
-    pack_texts,
-    render_refs,
-)
-from flankit.data.sources import BadRows
+from flankit.data.pipeline import mixture_tokenizer
 from flankit.errors import FlankitError
-from flankit.evals.runner import EvalConfig
-from flankit.models import ModelSpec, apply_lora, build_model, check_vocab, load_pretrained
+from flankit.family import ModelFamily, as_family
+from flankit.models import apply_lora, build_model, check_vocab, load_pretrained
 from flankit.outputs import writable_dir
 from flankit.train.adafactor import Adafactor
 from flankit.train.checkpoint import list_checkpoints, load_latest, save_checkpoint
+from flankit.train.config import OptimConfig, TrainConfig, TrainData  # noqa: F401 (the run's config)
+from flankit.train.data import (
+    RunData,
+    card_config,
+    heldout_batches,
+    run_data,
+    run_features,
+    run_stream,
+)
 from flankit.train.export import export_model
 from flankit.train.flex import use_flex
 from flankit.train.metrics_log import MetricsLog
@@ -42,95 +41,9 @@ from flankit.train.parallel import Parallel, state_megabytes
 from flankit.train.segments import use_segments
 from flankit.train.step import batch_loss
 
-
-@dataclass(frozen=True)
-class OptimConfig:
-    name: Literal["adafactor", "adamw"] = "adafactor"
-    lr: float = 5e-4
-    warmup_steps: int = 0
-    weight_decay: float = 0.0
-    clip: float = 1.0
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """A training run. Hyperparameter defaults follow the paper's Flan-T5 runs (Table 22)."""
-
-    data: DataConfig = field(default_factory=DataConfig)
-    model: ModelSpec = field(default_factory=lambda: ModelSpec(shape="t5-tiny", tokenizer="train"))
-    optim: OptimConfig = field(default_factory=OptimConfig)
-    steps: int = 1000
-    batch_size: int = 64  # packed rows per optimizer step, over all processes
-    micro_batch_size: int | None = None  # rows per forward pass; None = the whole local batch
-    precision: Literal["auto", "fp32", "bf16"] = "auto"
-    # segments: attention per packed example (CPU); sdpa: dense block-diagonal masks;
-    # flex: FlexAttention block masks (GPU); auto: segments on CPU, sdpa on GPUs
-    attention: Literal["auto", "sdpa", "segments", "flex"] = "auto"
-    parallel: Literal["ddp", "fsdp"] = "ddp"  # fsdp: parameters sharded over processes (FSDP2)
-    seed: int = 0
-    out_dir: str = "runs/flankit"
-    save_every: int = 500
-    keep_last: int = 2
-    eval_every: int = 200
-    heldout: list[CollectionSpec] = field(default_factory=list)  # tasks for held-out loss
-    heldout_examples: int = 256
-    eval_suite: EvalConfig | None = None  # a quick evaluation-suite run at every eval_every
-    log_every: int = 10
-    chunk_examples: int = 2048
-    tokenizer_vocab: int = 8000  # when the tokenizer is trained on the mixture
-    log_to: list[str] = field(default_factory=lambda: ["jsonl"])  # + tensorboard, wandb
-
-    # Keys of a build's config put at the top of a training one.
-    OTHER_COMMANDS_KEYS: ClassVar[dict[str, str]] = {
-        **{
-            key: f"`flankit data build` (and by `flankit train` as data.{key}), not at the top "
-            "of a training config"
-            for key in [
-                "collections",
-                "data_root",
-                "mixture",
-                "render",
-                "decontaminate",
-                "features",
-                "skip_bad_rows",
-            ]
-        },
-        **{key: "`flankit data build`, not by `flankit train`" for key in ("output", "num_proc")},
-    }
-
-    def __post_init__(self) -> None:
-        refuse_build_keys(self.data)
-
-
-# What `flankit data build` reads but training does not: (key, what training uses instead). A
-# key set away from DataConfig's default would have no effect, so it is refused, not ignored.
-_BUILD_ONLY = (
-    ("output", None),
-    ("num_proc", None),
-    ("batch_size", "batch_size (packed rows per step)"),
-    ("features.tokenizer", "model.tokenizer"),
-    ("features.vocab_size", "tokenizer_vocab"),
-    ("features.pack", None),
-    ("features.rows_per_shard", None),
-)
-
-
-def _at(config, key: str):
-    for part in key.split("."):
-        config = getattr(config, part)
-    return config
-
-
-def refuse_build_keys(data: DataConfig) -> None:
-    """Refuse a `data.` key that only `flankit data build` uses, naming it."""
-    unset = DataConfig()
-    for key, instead in _BUILD_ONLY:
-        if _at(data, key) != _at(unset, key):
-            raise FlankitError(
-                f"data.{key} is used by `flankit data build`, not by `flankit train`",
-                field=f"data.{key}",
-                hint=f"remove it{f'; training uses {instead}' if instead else ''}",
-            )
+# The evaluation a run reaches every `eval_every` steps: (model, tokenizer, step, out_dir) ->
+# scores to log (e.g. {"eval/bbh": 31.2}). The orchestration layer builds it (`flankit.periodic_eval`).
+Evaluate = Callable[..., dict]
 
 
 class LossModule(torch.nn.Module):
@@ -150,27 +63,34 @@ def make_optimizer(params, cfg: OptimConfig):
     return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
-def _tokenizer_and_model(cfg: TrainConfig, mix: Mixture, out: Path, dtype, acc):
+def _tokenizer(cfg: TrainConfig, data: RunData, out: Path, acc):
+    """The tokenizer of a new model: named, the build's, or trained on the mixture."""
+    from flankit.tokenizer import load_tokenizer
+
+    name = cfg.model.tokenizer
+    if name not in (None, "train"):
+        return load_tokenizer(name)
+    if data.build is not None:
+        return load_tokenizer(data.build.tokenizer_source())
+    tok_dir = out / "tokenizer"
+    # The main process trains and saves it; the others wait and load the same files.
+    if acc.is_main_process and not (tok_dir / "tokenizer.json").exists():
+        sample = 4 * cfg.chunk_examples
+        mixture_tokenizer(data.mix, data.examples.render, cfg.vocab_size, tok_dir, sample)
+    acc.wait_for_everyone()
+    return load_tokenizer(str(tok_dir))
+
+
+def _tokenizer_and_model(cfg: TrainConfig, data: RunData, out: Path, acc):
     spec = cfg.model
     if spec.path:
-        model, tok, family = load_pretrained(spec, dtype=dtype)
-        return model, tok, family
+        model, tok, family = load_pretrained(spec, dtype=None)
+        return model, tok, as_family(family)
     if not spec.shape:
         raise FlankitError(
             "model needs `path` (pretrained) or `shape` (random init)", field="model"
         )
-    tok_dir = out / "tokenizer"
-    from flankit.tokenizer import load_tokenizer
-
-    if spec.tokenizer in (None, "train"):
-        # The main process trains and saves it; the others wait and load the same files.
-        if acc.is_main_process and not (tok_dir / "tokenizer.json").exists():
-            sample = 4 * cfg.chunk_examples
-            mixture_tokenizer(mix, cfg.data.render, cfg.tokenizer_vocab, tok_dir, sample)
-        acc.wait_for_everyone()
-        tok = load_tokenizer(str(tok_dir))
-    else:
-        tok = load_tokenizer(spec.tokenizer)
+    tok = _tokenizer(cfg, data, out, acc)
     model, family = build_model(
         spec.shape,
         tok,
@@ -179,37 +99,7 @@ def _tokenizer_and_model(cfg: TrainConfig, mix: Mixture, out: Path, dtype, acc):
         max_positions=max(cfg.data.features.length, 2048),
     )
     check_vocab(model, tok)
-    return model, tok, family
-
-
-def run_data(cfg: TrainConfig) -> DataConfig:
-    """The examples a run trains on: the mixture's order follows the run's seed unless
-    `data.mixture.seed` sets it apart."""
-    seed = cfg.data.mixture.seed if cfg.data.mixture.seed is not None else cfg.seed
-    return replace(cfg.data, mixture=replace(cfg.data.mixture, seed=seed))
-
-
-def run_features(cfg: TrainConfig, family: str) -> FeatureConfig:
-    """The features for the model's family; a layout set for another family is refused."""
-    layout = cfg.data.features.layout
-    if layout is not None and layout != family:
-        raise FlankitError(
-            f"data.features.layout is {layout}, but the model is {family}",
-            field="data.features.layout",
-            hint=f"remove it (training takes the layout from the model) or set it to {family}",
-        )
-    return replace(cfg.data.features, layout=family)
-
-
-def _heldout_rows(cfg: TrainConfig, tok, family: str) -> list:
-    if not cfg.heldout:
-        return []
-    bad = BadRows(skip=cfg.data.skip_bad_rows)
-    loaded = [(s, load_collection(s, cfg.data.data_root, bad)) for s in cfg.heldout]
-    mix = Mixture(loaded, seed=cfg.seed + 1)
-    refs = [r for r, _ in zip(mix.every_example_once(), range(cfg.heldout_examples))]
-    feats = run_features(cfg, family)
-    return pack_texts(*render_refs(mix, refs, cfg.data.render), tok, feats)
+    return model, tok, as_family(family)
 
 
 def _check(cfg: TrainConfig, world: int) -> int:
@@ -288,8 +178,93 @@ def _check_engine(cfg: TrainConfig, acc, micro: int, resume: bool) -> None:
         )
 
 
-def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dict:  # noqa: C901
-    """Run (or resume) training; return a summary with the exported model paths."""
+@dataclass
+class _Run:
+    """What the loop works with, set up once by `_setup`."""
+
+    cfg: TrainConfig
+    acc: object
+    par: Parallel
+    autocast: _Autocast
+    micro: int
+    out: Path
+    data: RunData
+    model: torch.nn.Module
+    tok: object
+    family: ModelFamily
+    module: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: object
+    stream: object
+    heldout: list
+    log: MetricsLog
+    step: int
+    best: dict
+    record: dict
+    state_mb: float | None = None
+
+    @property
+    def ckpt_dir(self) -> Path:
+        return self.out / "checkpoints"
+
+
+def train(
+    cfg: TrainConfig,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+    evaluate: Evaluate | None = None,
+) -> dict:
+    """Run (or resume) training; return a summary with the exported model paths.
+
+    `evaluate(model, tokenizer, step, out_dir) -> scores` runs at every `eval_every` step (the
+    orchestration layer builds it from `eval_suite`: `flankit.periodic_eval.suite_evaluator`).
+    """
+    if cfg.eval_suite is not None and evaluate is None:
+        raise FlankitError(
+            "eval_suite is set, but train() was given no evaluation to run",
+            field="eval_suite",
+            hint="pass evaluate=flankit.periodic_eval.suite_evaluator(cfg)",
+        )
+    run = _setup(cfg, resume)
+    bar = _bar(cfg.steps, run.step, progress and run.acc.is_main_process)
+    meter = _Throughput()
+    if run.heldout and run.step == 0:
+        run.log.write({"step": 0, "heldout_loss": _heldout_loss(run)})
+    run.module.train()
+    while run.step < cfg.steps:
+        mean_loss, tokens = _train_step(run, run.stream.next_batch(cfg.batch_size))
+        run.step += 1
+        meter.tokens += tokens
+        run.record = {
+            "step": run.step,
+            "loss": mean_loss,
+            "lr": run.scheduler.get_last_lr()[0],
+            "examples": run.stream.examples_seen,
+            "state_mb_per_process": run.state_mb,
+        }
+        evaluated = _maybe_evaluate(run, evaluate)
+        _log_step(run, meter, bar, evaluated)
+        if run.step % cfg.save_every == 0 or run.step == cfg.steps:
+            _save(run, mean_loss)
+    bar.close()
+    run.log.close()
+    final = run.out / "final"
+    _export(run, final)
+    run.acc.wait_for_everyone()
+    return {
+        "final": str(final),
+        "best": str(run.out / "best") if run.heldout else None,
+        "steps": run.step,
+        "processes": run.acc.num_processes,
+        "loss": run.record["loss"],
+        "heldout_loss": run.record.get("heldout_loss"),
+        "best_step": run.best["step"],
+    }
+
+
+def _setup(cfg: TrainConfig, resume: bool) -> _Run:
+    """The engine, data, model, optimizer and stream of a run, resumed if asked."""
     from accelerate import Accelerator
     from accelerate.utils import set_seed
 
@@ -299,7 +274,6 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
     # bf16 through torch.autocast rather than Accelerator(mixed_precision=...): accelerate's state
     # is a per-process singleton, and sweeps train several runs, with either precision, in one process.
     acc = Accelerator(cpu=not torch.cuda.is_available())
-    autocast = _Autocast(acc.device.type, bf16)
     micro = _check(cfg, acc.num_processes)
     _check_engine(cfg, acc, micro, resume)
     # One process has nothing to shard; it trains the whole model.
@@ -307,17 +281,50 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
         cfg.parallel == "fsdp" and acc.num_processes > 1, acc.process_index, acc.num_processes
     )
     out = Path(cfg.out_dir)
-    ckpt_dir = out / "checkpoints"
-    if not resume and list_checkpoints(ckpt_dir):
+    if not resume and list_checkpoints(out / "checkpoints"):
         raise FlankitError(
             f"{out} already holds checkpoints",
             hint="pass --resume to continue, or choose another out_dir",
         )
     writable_dir(out)
     set_seed(cfg.seed)
+    data = run_data(cfg)
+    model, tok, family = _tokenizer_and_model(cfg, data, out, acc)
+    model = _adapt(cfg, model, family, acc)
+    feats = run_features(cfg, family)
+    module = LossModule(model, family)
+    if par.sharded:  # before the optimizer, which must hold the sharded parameters
+        par.shard(module, acc.device)
+    optimizer = make_optimizer([p for p in model.parameters() if p.requires_grad], cfg.optim)
+    stream_state, step, best = None, 0, {"loss": math.inf, "step": None}
+    record: dict = {"step": 0, "loss": math.nan}
+    state = load_latest(out / "checkpoints", model, optimizer, par) if resume else None
+    if state is not None:
+        step, stream_state, best = state["step"], state["data"], state["best"]
+        record = {"step": step, "loss": state.get("loss", math.nan)}  # if nothing is left to run
+        acc.print(f"resumed from {state['checkpoint']} (step {step})")
+    stream = run_stream(cfg, data, tok, feats, stream_state)
+    heldout = heldout_batches(cfg, data.examples, tok, feats)
+    warmup = cfg.optim.warmup_steps
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lambda s: min(1.0, (s + 1) / warmup) if warmup else 1.0,
+        last_epoch=step - 1 if step else -1,
+    )
+    if not par.sharded:
+        module, optimizer = acc.prepare(module, optimizer)
+    if acc.is_main_process:
+        (out / "config.json").write_text(json.dumps(to_dict(cfg), indent=1))
+    log = MetricsLog(out, cfg.log_to, to_dict(cfg), enabled=acc.is_main_process, start_step=step)
+    autocast = _Autocast(acc.device.type, bf16)
+    return _Run(
+        cfg, acc, par, autocast, micro, out, data, model, tok, family, module, optimizer,
+        scheduler, stream, heldout, log, step, best, record,
+    )  # fmt: skip
 
-    mix, load_report = load_mixture(run_data(cfg))
-    model, tok, family = _tokenizer_and_model(cfg, mix, out, None, acc)
+
+def _adapt(cfg: TrainConfig, model, family: ModelFamily, acc):
+    """The model with the configured attention kernel and LoRA adapters."""
     if cfg.attention == "flex":
         if acc.device.type != "cuda":
             raise FlankitError(
@@ -330,185 +337,124 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
         use_segments(model)
     if cfg.model.lora is not None:
         model = apply_lora(model, cfg.model.lora, family)
-    feats = run_features(cfg, family)
-    module = LossModule(model, family)
-    if par.sharded:  # before the optimizer, which must hold the sharded parameters
-        par.shard(module, acc.device)
-    optimizer = make_optimizer([p for p in model.parameters() if p.requires_grad], cfg.optim)
-    stream_state, step, best = None, 0, {"loss": math.inf, "step": None}
-    record: dict = {"step": 0, "loss": math.nan}
-    if resume:
-        state = load_latest(ckpt_dir, model, optimizer, par)
-        if state is not None:
-            step, stream_state, best = state["step"], state["data"], state["best"]
-            record = {
-                "step": step,
-                "loss": state.get("loss", math.nan),
-            }  # if nothing is left to run
-            acc.print(f"resumed from {state['checkpoint']} (step {step})")
-    stream = PackedStream(mix, tok, feats, cfg.data.render, cfg.chunk_examples, state=stream_state)
-    heldout = _heldout_rows(cfg, tok, family)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lambda s: min(1.0, (s + 1) / cfg.optim.warmup_steps) if cfg.optim.warmup_steps else 1.0,
-        last_epoch=step - 1 if step else -1,
+    return model
+
+
+def _train_step(run: _Run, arrays: dict) -> tuple[float, int]:
+    """One optimizer step on a global batch: (mean token loss, the batch's target tokens)."""
+    acc, rank, world, micro = run.acc, run.acc.process_index, run.acc.num_processes, run.micro
+    global_tokens = run.family.target_tokens(arrays)
+    local = {k: torch.from_numpy(v[rank::world]).long() for k, v in arrays.items()}
+    n_local = local[run.family.target_key].shape[0]
+    loss_total = 0.0
+    for start in range(0, n_local, micro):
+        batch = {k: v[start : start + micro].to(acc.device) for k, v in local.items()}
+        last = start + micro >= n_local
+        with run.par.gradient_sync(run.module, last), run.autocast():
+            loss_sum, _ = run.module(batch)
+            # Normalise by the global batch's target tokens; DDP averages over processes.
+            acc.backward(loss_sum * world / max(global_tokens, 1))
+        loss_total += loss_sum.detach().item()
+    loss_total = acc.reduce(torch.tensor(loss_total, device=acc.device), reduction="sum").item()
+    mean_loss = loss_total / max(global_tokens, 1)
+    if not math.isfinite(mean_loss):
+        last_ok = list_checkpoints(run.ckpt_dir)
+        raise FlankitError(
+            f"loss became {mean_loss} at step {run.step + 1}; stopping",
+            hint=f"the last good checkpoint is {last_ok[-1] if last_ok else 'none'}; lower the "
+            "learning rate or use fp32",
+        )
+    if run.cfg.optim.clip:
+        acc.clip_grad_norm_(run.module.parameters(), run.cfg.optim.clip)
+    run.optimizer.step()
+    run.scheduler.step()
+    if run.state_mb is None:  # measured once, with gradients and optimizer state in place
+        run.state_mb = state_megabytes(run.model, run.optimizer)
+    run.optimizer.zero_grad(set_to_none=True)
+    return mean_loss, global_tokens
+
+
+def _maybe_evaluate(run: _Run, evaluate: Evaluate | None) -> bool:
+    """At an evaluation step: held-out loss (exporting best/ when it improves) and the
+    evaluation callback; whether anything was evaluated."""
+    cfg, step = run.cfg, run.step
+    if not (step % cfg.eval_every == 0 or step == cfg.steps):
+        return False
+    if run.heldout:
+        run.record["heldout_loss"] = _heldout_loss(run)
+        if run.record["heldout_loss"] < run.best["loss"]:
+            run.best = {"loss": run.record["heldout_loss"], "step": step}
+            _export(run, run.out / "best")
+    if evaluate is not None and run.acc.is_main_process:
+        model = run.acc.unwrap_model(run.module).model
+        run.record.update(evaluate(model, run.tok, step, run.out))
+        model.train()
+    return bool(run.heldout) or evaluate is not None
+
+
+def _log_step(run: _Run, meter: _Throughput, bar, evaluated: bool) -> None:
+    """Write the step's record at log steps (with the throughput since the last one); show it."""
+    cfg, record = run.cfg, run.record
+    if run.step % cfg.log_every == 0 or run.step == cfg.steps or evaluated:
+        record["target_tokens_per_s"] = meter.rate(reset=True)
+        run.log.write(record)
+    shown_tps = record.get("target_tokens_per_s", meter.rate())
+    bar.set_postfix(
+        loss=f"{record['loss']:.3f}",
+        lr=f"{record['lr']:.1e}",
+        tok_s=f"{shown_tps:,.0f}",
+        **({"heldout": f"{record['heldout_loss']:.3f}"} if "heldout_loss" in record else {}),
     )
-    if not par.sharded:
-        module, optimizer = acc.prepare(module, optimizer)
-    if acc.is_main_process:
-        (out / "config.json").write_text(json.dumps(to_dict(cfg), indent=1))
-    log = MetricsLog(out, cfg.log_to, to_dict(cfg), enabled=acc.is_main_process, start_step=step)
-    bar = _bar(cfg.steps, step, progress and acc.is_main_process)
-    rank, world = acc.process_index, acc.num_processes
-    t_last, tokens_since, shown_tps = time.perf_counter(), 0, 0.0
-    state_mb = None
-    if heldout and step == 0:
-        log.write(
-            {
-                "step": 0,
-                "heldout_loss": evaluate_loss(
-                    acc.unwrap_model(module), heldout, stream, family, acc
-                ),
-            }
-        )
-    module.train()
-    while step < cfg.steps:
-        rows = stream.next_rows(cfg.batch_size)
-        arrays = stream.arrays(rows)
-        target_key = "decoder_segment_ids" if family == "encdec" else "loss_mask"
-        global_tokens = int(_target_tokens(arrays, family))
-        local = {k: torch.from_numpy(v[rank::world]).long() for k, v in arrays.items()}
-        n_local = local[target_key].shape[0]
-        loss_total = 0.0
-        for start in range(0, n_local, micro):
-            batch = {k: v[start : start + micro].to(acc.device) for k, v in local.items()}
-            last = start + micro >= n_local
-            with par.gradient_sync(module, last), autocast():
-                loss_sum, _ = module(batch)
-                # Normalise by the global batch's target tokens; DDP averages over processes.
-                loss = loss_sum * world / max(global_tokens, 1)
-                acc.backward(loss)
-            loss_total += loss_sum.detach().item()
-        loss_total = acc.reduce(torch.tensor(loss_total, device=acc.device), reduction="sum").item()
-        mean_loss = loss_total / max(global_tokens, 1)
-        if not math.isfinite(mean_loss):
-            last_ok = list_checkpoints(ckpt_dir)
-            raise FlankitError(
-                f"loss became {mean_loss} at step {step + 1}; stopping",
-                hint=f"the last good checkpoint is {last_ok[-1] if last_ok else 'none'}; lower the learning rate or use fp32",
-            )
-        if cfg.optim.clip:
-            acc.clip_grad_norm_(module.parameters(), cfg.optim.clip)
-        optimizer.step()
-        scheduler.step()
-        if state_mb is None:  # measured once, with gradients and optimizer state in place
-            state_mb = state_megabytes(model, optimizer)
-        optimizer.zero_grad(set_to_none=True)
-        step += 1
-        tokens_since += global_tokens
-        record = {
-            "step": step,
-            "loss": mean_loss,
-            "lr": scheduler.get_last_lr()[0],
-            "examples": stream.examples_seen,
-            "state_mb_per_process": state_mb,
-        }
-        evaluating = step % cfg.eval_every == 0 or step == cfg.steps
-        evaluated = evaluating and (bool(heldout) or cfg.eval_suite is not None)
-        if heldout and evaluating:
-            record["heldout_loss"] = evaluate_loss(
-                acc.unwrap_model(module), heldout, stream, family, acc
-            )
-            if record["heldout_loss"] < best["loss"]:
-                best = {"loss": record["heldout_loss"], "step": step}
-                _export(par, model, tok, out / "best", cfg, record, load_report)
-        if cfg.eval_suite is not None and evaluating and acc.is_main_process:
-            record.update(quick_eval(acc.unwrap_model(module).model, tok, cfg, out, step, acc))
-        if step % cfg.log_every == 0 or step == cfg.steps or evaluated:
-            now = time.perf_counter()
-            record["target_tokens_per_s"] = tokens_since / max(now - t_last, 1e-9)
-            t_last, tokens_since = now, 0
-            log.write(record)
-        if "target_tokens_per_s" in record:
-            shown_tps = record["target_tokens_per_s"]
-        else:  # between log lines, the rate since the last one (not 0 until the first)
-            shown_tps = tokens_since / max(time.perf_counter() - t_last, 1e-9)
-        bar.set_postfix(
-            loss=f"{mean_loss:.3f}",
-            lr=f"{record['lr']:.1e}",
-            tok_s=f"{shown_tps:,.0f}",
-            **({"heldout": f"{record['heldout_loss']:.3f}"} if "heldout_loss" in record else {}),
-        )
-        bar.update(1)
-        if step % cfg.save_every == 0 or step == cfg.steps:
-            acc.wait_for_everyone()
-            save_checkpoint(
-                ckpt_dir,
-                step,
-                model,
-                optimizer,
-                {"data": stream.state(), "best": best, "loss": mean_loss},
-                keep=cfg.keep_last,
-                par=par,
-            )
-    bar.close()
-    log.close()
-    final = out / "final"
-    _export(par, model, tok, final, cfg, record, load_report)
-    acc.wait_for_everyone()
-    return {
-        "final": str(final),
-        "best": str(out / "best") if heldout else None,
-        "steps": step,
-        "processes": acc.num_processes,
-        "loss": record["loss"],
-        "heldout_loss": record.get("heldout_loss"),
-        "best_step": best["step"],
-    }
+    bar.update(1)
 
 
-def _export(par: Parallel, model, tok, folder: Path, cfg, record, load_report) -> None:
+def _save(run: _Run, loss: float) -> None:
+    run.acc.wait_for_everyone()
+    save_checkpoint(
+        run.ckpt_dir,
+        run.step,
+        run.model,
+        run.optimizer,
+        {"data": run.stream.state(), "best": run.best, "loss": loss},
+        keep=run.cfg.keep_last,
+        par=run.par,
+    )
+
+
+def _export(run: _Run, folder: Path) -> None:
     """Every process calls it (under `fsdp` the weights are gathered); the main one writes."""
-    weights = par.full_weights(model)
-    if par.is_main:
-        export_model(model, tok, folder, cfg, record, load_report, state_dict=weights)
+    weights = run.par.full_weights(run.model)
+    if run.par.is_main:
+        cfg = card_config(run.cfg, run.data)
+        export_model(
+            run.model, run.tok, folder, cfg, run.record, run.data.load_report, state_dict=weights
+        )
 
 
-def quick_eval(model, tok, cfg: TrainConfig, out: Path, step: int, acc) -> dict:
-    """Run the configured evaluation suite on the current weights; scores as `eval/<name>`."""
-    from flankit.evals.lm import HFLM
-    from flankit.evals.runner import evaluate
-
-    suite = cfg.eval_suite
-    lm = HFLM(model, tok, name=f"step-{step}", batch_size=suite.batch_size, device=str(acc.device))
-    results = evaluate(lm, suite, out / "evals" / f"step-{step:07d}", progress=False)
-    model.train()
-    scores = {f"eval/{name}": s["macro"] for name, s in results["scores"].items()}
-    if results["normalized"].get("complete"):
-        scores["eval/normalized_average"] = results["normalized"]["average"]
-    return scores
+def _heldout_loss(run: _Run) -> float:
+    return evaluate_loss(run.acc.unwrap_model(run.module), run.heldout, run.acc)
 
 
-def _target_tokens(arrays, family: str) -> int:
-    if family == "encdec":
-        return int((arrays["decoder_segment_ids"] > 0).sum())
-    return int(arrays["loss_mask"][:, 1:].sum())
+class _Throughput:
+    """Target tokens per second since the last reset."""
+
+    def __init__(self) -> None:
+        self.start, self.tokens = time.perf_counter(), 0
+
+    def rate(self, reset: bool = False) -> float:
+        now = time.perf_counter()
+        rate = self.tokens / max(now - self.start, 1e-9)
+        if reset:
+            self.start, self.tokens = now, 0
+        return rate
 
 
 @torch.no_grad()
-def evaluate_loss(
-    module: LossModule,
-    rows: list,
-    stream: PackedStream,
-    family: str,
-    acc,
-    batch: int = 8,
-) -> float:
-    """Mean token loss on fixed held-out rows (dropout off)."""
+def evaluate_loss(module: LossModule, batches: list[dict], acc) -> float:
+    """Mean token loss on fixed held-out batches of feature arrays (dropout off)."""
     module.eval()
     total, count = 0.0, 0
-    for i in range(0, len(rows), batch):
-        arrays = stream.arrays(rows[i : i + batch])
+    for arrays in batches:
         b = {k: torch.from_numpy(v).long().to(acc.device) for k, v in arrays.items()}
         loss_sum, n = module(b)
         total += loss_sum.item()
