@@ -242,17 +242,112 @@ class _Pool:
         return logits
 
 
-def _choose(logits, reqs, gen) -> torch.Tensor:
-    nxt = logits.argmax(-1)
-    if gen is not None:
-        temperature = reqs[0].temperature
-        probs = torch.softmax(logits.float() / temperature, -1)
-        nxt = torch.multinomial(probs, 1, generator=gen)[:, 0]
-    return nxt
-
-
 def _stopped(text: str, stops: tuple[str, ...]) -> bool:
     return any(s in text for s in stops)
+
+
+class _Stream:
+    """One `stream` call: the pool, the prompts still to start, and the shared heads in use."""
+
+    def __init__(self, model, tok, prompts: list[Prompt], reqs: list[GenRequest], rows: int):
+        self.model, self.tok, self.reqs = model, tok, reqs
+        self.device = next(model.parameters()).device
+        self.pad = tok.pad_token_id if tok.pad_token_id is not None else 0
+        self.eos = _eos_ids(model, tok)
+        first = reqs[prompts[0].index]
+        self.temperature = first.temperature
+        self.gen = None
+        if first.temperature > 0:
+            self.gen = torch.Generator(device=self.device).manual_seed(first.seed)
+        max_new = max(reqs[p.index].max_new_tokens for p in prompts)
+        slots = max(len(p.head) + len(p.rest) for p in prompts) + max_new
+        self.pool = _Pool(model, min(rows, len(prompts)), slots, self.device)
+        self.heads: dict[tuple[int, ...], SlotCache] = {}
+        self.left: dict[tuple[int, ...], int] = {}  # prompts still to start, per head
+        for p in prompts:
+            self.left[p.head] = self.left.get(p.head, 0) + 1
+        self.queue = list(reversed(prompts))
+        self.refill_at = max(1, self.pool.rows // 8)  # free rows worth a prefill
+
+    def choose(self, logits: torch.Tensor) -> torch.Tensor:
+        if self.gen is None:
+            return logits.argmax(-1)
+        probs = torch.softmax(logits.float() / self.temperature, -1)
+        return torch.multinomial(probs, 1, generator=self.gen)[:, 0]
+
+    def accept(self, b: int, t: int) -> bool:
+        """Record token `t` for row `b`; whether the row goes on."""
+        pool, r = self.pool, self.reqs[self.pool.req[b]]
+        if t in self.eos:
+            return False
+        pool.out[b].append(t)
+        if len(pool.out[b]) >= r.max_new_tokens:
+            return False
+        return not (r.stop and _stopped(self.tok.decode(pool.out[b][-64:]), r.stop))
+
+    def head(self, head: tuple[int, ...]) -> SlotCache | None:
+        if head and head not in self.heads:
+            self.heads[head] = _head(self.model, list(head), self.pad, self.device)
+        return self.heads.get(head)
+
+    def start(self, free: list[int]) -> list[int]:
+        """Start the next prompts in the `free` rows; the rows done at their first token."""
+        take = [self.queue.pop() for _ in range(min(len(free), len(self.queue)))]
+        by_head: dict[tuple[int, ...], list[Prompt]] = {}
+        for p in take:
+            by_head.setdefault(p.head, []).append(p)
+        done = []
+        for head, group in by_head.items():
+            rests = [p.rest for p in group]
+            part, own, pos, logits = _prefill(
+                self.model, self.head(head), rests, self.pad, self.device
+            )
+            self.left[head] -= len(group)
+            if not self.left[head]:
+                self.heads.pop(head, None)
+            rows, free = free[: len(group)], free[len(group) :]
+            self.pool.place(rows, part, own, pos)
+            nxt = self.choose(logits)
+            for j, b in enumerate(rows):
+                self.pool.req[b], self.pool.out[b] = group[j].index, []
+                self.pool.last[b] = nxt[j]
+                if not self.accept(b, int(nxt[j])):
+                    done.append(b)
+        return done
+
+    def step(self) -> list[int]:
+        """One token for every active row; the rows done."""
+        nxt = self.choose(self.pool.step())
+        done = []
+        for b in self.pool.active():
+            self.pool.last[b] = nxt[b]
+            if not self.accept(b, int(nxt[b])):
+                done.append(b)
+        return done
+
+    def tidy(self) -> None:
+        """Shrink the pool once nothing is left to start; drop slots no active row uses."""
+        pool = self.pool
+        act = pool.active()
+        if not self.queue and act and len(act) <= pool.rows // 2:
+            pool.keep(act)
+            act = pool.active()
+        if min((pool.start[b] for b in act), default=0) >= COMPACT_AFTER:
+            pool.compact()
+
+    def run(self) -> Iterator[tuple[int, list[int]]]:
+        pool = self.pool
+        while self.queue or pool.active():
+            free = pool.free()
+            if self.queue and len(free) >= min(self.refill_at, len(self.queue)):
+                done = self.start(free)
+            else:
+                done = self.step()
+            for b in done:
+                yield pool.req[b], pool.out[b]
+                pool.req[b], pool.out[b] = None, []
+                pool.own[b] = False
+            self.tidy()
 
 
 @torch.no_grad()
@@ -262,78 +357,11 @@ def stream(
     """(request index, generated token ids) for every prompt, each as soon as it is finished.
 
     Prompts start in the order given (keep those of one head together, and longest first
-    within it). `reqs` is indexed by `Prompt.index`.
+    within it). `reqs` is indexed by `Prompt.index`; sampling follows the first prompt's
+    temperature and seed.
     """
-    if not prompts:
-        return
-    device = next(model.parameters()).device
-    pad = tok.pad_token_id if tok.pad_token_id is not None else 0
-    eos = _eos_ids(model, tok)
-    gen = None
-    if reqs[prompts[0].index].temperature > 0:
-        gen = torch.Generator(device=device).manual_seed(reqs[prompts[0].index].seed)
-    max_new = max(reqs[p.index].max_new_tokens for p in prompts)
-    slots = max(len(p.head) + len(p.rest) for p in prompts) + max_new
-    pool = _Pool(model, min(rows, len(prompts)), slots, device)
-    heads: dict[tuple[int, ...], SlotCache] = {}
-    left: dict[tuple[int, ...], int] = {}
-    for p in prompts:
-        left[p.head] = left.get(p.head, 0) + 1
-    queue = list(reversed(prompts))
-    refill = max(1, pool.rows // 8)
-
-    def accept(b: int, t: int) -> bool:
-        """Record token `t` for row `b`; whether the row goes on."""
-        r = reqs[pool.req[b]]
-        if t in eos:
-            return False
-        pool.out[b].append(t)
-        if len(pool.out[b]) >= r.max_new_tokens:
-            return False
-        return not (r.stop and _stopped(tok.decode(pool.out[b][-64:]), r.stop))
-
-    while queue or pool.active():
-        free = pool.free()
-        done: list[int] = []
-        if queue and len(free) >= min(refill, len(queue)):
-            take = [queue.pop() for _ in range(min(len(free), len(queue)))]
-            by_head: dict[tuple[int, ...], list[Prompt]] = {}
-            for p in take:
-                by_head.setdefault(p.head, []).append(p)
-            for head, group in by_head.items():
-                if head and head not in heads:
-                    heads[head] = _head(model, list(head), pad, device)
-                part, own, pos, logits = _prefill(
-                    model, heads.get(head), [p.rest for p in group], pad, device
-                )
-                left[head] -= len(group)
-                if not left[head]:
-                    heads.pop(head, None)
-                rows_now, free = free[: len(group)], free[len(group) :]
-                pool.place(rows_now, part, own, pos)
-                nxt = _choose(logits, reqs, gen)
-                for j, b in enumerate(rows_now):
-                    pool.req[b], pool.out[b] = group[j].index, []
-                    pool.last[b] = nxt[j]
-                    if not accept(b, int(nxt[j])):
-                        done.append(b)
-        else:
-            nxt = _choose(pool.step(), reqs, gen)
-            for b in pool.active():
-                pool.last[b] = nxt[b]
-                if not accept(b, int(nxt[b])):
-                    done.append(b)
-        for b in done:
-            yield pool.req[b], pool.out[b]
-            pool.req[b], pool.out[b] = None, []
-            pool.own[b] = False
-        act = pool.active()
-        if not queue and act and len(act) <= pool.rows // 2:
-            pool.keep(act)
-            act = pool.active()
-        first = min((pool.start[b] for b in act), default=0)
-        if first >= COMPACT_AFTER:
-            pool.compact()
+    if prompts:
+        yield from _Stream(model, tok, prompts, reqs, rows).run()
 
 
 def _eos_ids(model, tok) -> set[int]:
