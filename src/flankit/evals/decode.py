@@ -329,7 +329,8 @@ class _Stream:
         """Shrink the pool once nothing is left to start; drop slots no active row uses."""
         pool = self.pool
         act = pool.active()
-        if not self.queue and act and len(act) <= pool.rows // 2:
+        # Finished rows still cost a step each; copying the rest out costs about one step.
+        if not self.queue and act and pool.rows - len(act) >= max(1, pool.rows // 8):
             pool.keep(act)
             act = pool.active()
         if min((pool.start[b] for b in act), default=0) >= COMPACT_AFTER:
