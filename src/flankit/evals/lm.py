@@ -8,8 +8,10 @@ prompts longer than `max_input_length` are cut from the left and counted, never 
 
 Few-shot prompts of one subtask share a long head (the exemplars). For decoder models `HFLM`
 computes the keys and values of a shared head once and reuses them for every request that
-starts with it (`share_prefix`), and their generation (`decode.py`) lets each sequence leave the
-batch when it stops. Encoder-decoder generation uses `generate` with stop strings.
+starts with it (`share_prefix`). Their generation (`decode.py`) streams every request of a call
+through one pool of `decode_batch_size` rows: a sequence leaves when it stops, its text is
+handed back at once (`generate_stream`), and the next prompt takes its row. Encoder-decoder
+generation uses `generate` with stop strings, one batch at a time.
 
 The model's family (`flankit.family`) picks what differs: whether prompts get special tokens,
 whether heads are shared, and which of `encdec_loglikelihood` / `decoder_loglikelihood` and
