@@ -80,6 +80,36 @@ def test_cache_is_appended_per_model_batch_and_a_killed_run_resumes(tmp_path, sh
     assert res["truncated_prompts"] == whole[1]
 
 
+class StreamingLM(CuttingLM):
+    """Hands outputs back one by one (`generate_stream`, as HFLM does), last request first;
+    can be told to die after some outputs."""
+
+    def __init__(self, die_after_outputs=None):
+        super().__init__(batch_size=2)
+        self.die_after_outputs, self.outputs = die_after_outputs, 0
+
+    def generate_stream(self, requests):
+        texts = CuttingLM.generate(self, requests)
+        for i in reversed(range(len(requests))):
+            if self.die_after_outputs is not None and self.outputs >= self.die_after_outputs:
+                raise KeyboardInterrupt("killed")
+            self.outputs += 1
+            yield i, texts[i]
+
+
+def test_streamed_outputs_are_cached_one_by_one_and_a_killed_run_resumes(tmp_path, shared, whole):
+    out = tmp_path / "killed"
+    with pytest.raises(KeyboardInterrupt):
+        evaluate(StreamingLM(die_after_outputs=3), _cfg(shared), out, progress=False)
+    # Three outputs finished before the kill, in one call of six: all three are in the cache.
+    assert len((out / "cache.jsonl").read_text().splitlines()) == 3
+    again = StreamingLM()
+    res = evaluate(again, _cfg(shared), out, progress=False)
+    assert again.requests == 3 and again.calls == 1
+    assert _comparable(out) == _comparable(whole[0])
+    assert res["truncated_prompts"] == whole[1] and res["seconds"] > 0
+
+
 def test_torn_last_cache_line_is_set_aside_and_only_it_recomputed(tmp_path, shared, whole):
     out = tmp_path / "torn"
     out.mkdir()

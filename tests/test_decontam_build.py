@@ -198,3 +198,19 @@ def test_decontamination_cache_gives_the_same_result(tmp_path, monkeypatch):
     warm = build(cfg, tmp_path / "warm", progress=False)
     assert cold["decontaminated_total"] == warm["decontaminated_total"] >= 1
     assert cold["tasks"] == warm["tasks"]
+
+
+def test_index_built_in_the_background_equals_the_serial_one(tmp_path, fixture_data):
+    from flankit.data.decontam import build_index, index_in_background
+
+    paths = [str(fixture_data / "bbh/bbh"), str(fixture_data / "mgsm")]
+    wait = index_in_background(paths, 13, tmp_path / "bg")
+    serial = build_index(paths, 13, tmp_path / "serial")
+    bg = wait()
+    assert len(serial.hashes) > 100 and bg.key == serial.key
+    assert bg.hashes.tolist() == serial.hashes.tolist()
+    assert (tmp_path / "bg" / "decontam" / f"{bg.key}.npy").exists()  # cached by the child
+    again = index_in_background(paths, 13, tmp_path / "bg")()  # read from that cache
+    assert again.hashes.tolist() == serial.hashes.tolist()
+    with pytest.raises(FlankitError, match="evaluation file not found"):
+        index_in_background([str(tmp_path / "missing.json")])

@@ -34,7 +34,7 @@ from flankit.config import to_dict
 from flankit.data import collection_report
 from flankit.data.built import write_manifest
 from flankit.data.collections import CollectionSpec, load_collection
-from flankit.data.decontam import build_index, cache_root, task_key
+from flankit.data.decontam import cache_root, index_in_background, task_key
 from flankit.data.features import token_pairs
 from flankit.data.mixtures import Mixture, Ref, data_seed
 from flankit.data.pipeline import FeatureConfig, RenderConfig, mixture_tokenizer
@@ -153,13 +153,16 @@ def load_mixture(
     mixture; its order follows `cfg.mixture.seed`, else the job's `seed`."""
     report = LoadReport(BadRows(skip=cfg.skip_bad_rows))
     loaded = []
+    eval_paths = cfg.decontaminate.eval_paths
+    # The evaluation n-gram index is read in another process while the collections load.
+    index_job = index_in_background(eval_paths, cfg.decontaminate.ngram) if eval_paths else None
     for spec in cfg.collections:
         with phase("build", f"loading collection {spec.name}", enabled=progress):
             tasks = load_collection(spec, cfg.data_root, report.bad, report.excluded)
         loaded.append((spec, tasks))
-    if cfg.decontaminate.eval_paths:
+    if index_job is not None:
         with phase("build", "indexing evaluation n-grams", enabled=progress):
-            index = build_index(cfg.decontaminate.eval_paths, cfg.decontaminate.ngram)
+            index = index_job()
         tasks = [t for _, ts in loaded for t in ts]
         # Results are cached per task (keyed by the eval index and the task's source file).
         paths = [cache_root() / f"kept-{task_key(index.key, t)}.npy" for t in tasks]

@@ -21,7 +21,7 @@ import os
 import re
 import string
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -210,12 +210,8 @@ def build_index(paths: list[str], n: int = 13, cache_dir: str | Path | None = No
     The index is cached under `cache_dir` (default ~/.cache/flankit/decontam), keyed by the
     files' paths, sizes and modification times, so later builds skip re-reading the benchmarks.
     """
-    files = sorted({str(f) for p in paths for f in _eval_files(Path(p))})
-    key = hashlib.sha256(
-        repr([n, VERSION] + [(f, os.path.getsize(f), os.path.getmtime(f)) for f in files]).encode()
-    ).hexdigest()[:24]
-    cache = cache_root(cache_dir)
-    cached = cache / f"{key}.npy"
+    key, cached = _cached_index_path(paths, n, cache_dir)
+    cache = cached.parent
     index = NgramIndex(n)
     index.key = key
     if cached.exists():
@@ -231,6 +227,43 @@ def build_index(paths: list[str], n: int = 13, cache_dir: str | Path | None = No
     except OSError:
         pass  # a read-only cache only costs time
     return index
+
+
+def index_in_background(
+    paths: list[str], n: int = 13, cache_dir: str | Path | None = None
+) -> Callable[[], NgramIndex]:
+    """Start `build_index` in a forked process and return a call that waits for its result.
+
+    A first build reads the benchmarks while the main process loads the training collections
+    (one core each); a cached index, or a system without `fork`, is read in the call itself.
+    Errors surface from the call, as `build_index` raises them.
+    """
+    import multiprocessing as mp
+
+    if _cached_index_path(paths, n, cache_dir)[1].exists() or (
+        "fork" not in mp.get_all_start_methods()
+    ):
+        return lambda: build_index(paths, n, cache_dir)
+    pool = mp.get_context("fork").Pool(1)
+    job = pool.apply_async(build_index, (paths, n, cache_dir))
+    pool.close()
+
+    def wait() -> NgramIndex:
+        try:
+            return job.get()
+        finally:
+            pool.join()
+
+    return wait
+
+
+def _cached_index_path(paths: list[str], n: int, cache_dir: str | Path | None) -> tuple[str, Path]:
+    """The cache key of the index over `paths` and the file it is cached in."""
+    files = sorted({str(f) for p in paths for f in _eval_files(Path(p))})
+    key = hashlib.sha256(
+        repr([n, VERSION] + [(f, os.path.getsize(f), os.path.getmtime(f)) for f in files]).encode()
+    ).hexdigest()[:24]
+    return key, cache_root(cache_dir) / f"{key}.npy"
 
 
 def _eval_files(path: Path) -> list[Path]:

@@ -8,8 +8,10 @@ prompts longer than `max_input_length` are cut from the left and counted, never 
 
 Few-shot prompts of one subtask share a long head (the exemplars). For decoder models `HFLM`
 computes the keys and values of a shared head once and reuses them for every request that
-starts with it (`share_prefix`), and their generation (`decode.py`) lets each sequence leave the
-batch when it stops. Encoder-decoder generation uses `generate` with stop strings.
+starts with it (`share_prefix`). Their generation (`decode.py`) streams every request of a call
+through one pool of `decode_batch_size` rows: a sequence leaves when it stops, its text is
+handed back at once (`generate_stream`), and the next prompt takes its row. Encoder-decoder
+generation uses `generate` with stop strings, one batch at a time.
 
 The model's family (`flankit.family`) picks what differs: whether prompts get special tokens,
 whether heads are shared, and which of `encdec_loglikelihood` / `decoder_loglikelihood` and
@@ -23,7 +25,7 @@ from typing import Protocol
 
 import torch
 
-from flankit.evals.decode import decode, static_cache
+from flankit.evals.decode import Prompt, static_cache, stream
 from flankit.family import family_of
 from flankit.models import ModelSpec, load_pretrained
 
@@ -100,6 +102,7 @@ class HFLM:
         device: str | None = None,
         share_prefix: bool = True,
         min_prefix: int = 64,
+        decode_batch_size: int | None = None,
     ) -> None:
         self.model, self.tok, self.name = model.eval(), tokenizer, name
         self.family = family_of(model)
@@ -109,6 +112,8 @@ class HFLM:
             max_input_length = self.family.max_input_length(model.config)
         self.max_input_length = max_input_length
         self.batch_size = batch_size
+        # Rows decoded together (decoder models): per-step cost barely grows with rows on a CPU.
+        self.decode_batch_size = decode_batch_size or max(batch_size, 32)
         self.share_prefix = share_prefix and self.family.reuses_prefix
         self.min_prefix = min_prefix
         self.truncated = 0
@@ -173,17 +178,22 @@ class HFLM:
                 mask[r, : len(s)] = 1
         return {"ids": ids.to(self.device), "mask": mask.to(self.device)}
 
-    @torch.no_grad()
     def generate(self, requests: list[GenRequest]) -> list[str]:
         out = [""] * len(requests)
+        for i, text in self.generate_stream(requests):
+            out[i] = text
+        return out
+
+    @torch.no_grad()
+    def generate_stream(self, requests: list[GenRequest]):
+        """(request index, text) for each request as soon as it is finished."""
         ids = [self._encode(r.prompt, self.max_input_length) for r in requests]
         for idx, gen in self.family.generated(self, ids, requests):
             for j, i in enumerate(idx):
                 text = self.tok.decode(gen[j], skip_special_tokens=True)
                 # Whitespace kept: a CoT answer often starts on a new line, and that
                 # token is part of the output (lm-eval keeps it too); scoring strips.
-                out[i] = cut_at_stop(text, requests[i].stop)
-        return out
+                yield i, cut_at_stop(text, requests[i].stop)
 
     def _watchable_stops(self, stops: list[str]) -> list[str]:
         """The stop strings transformers can watch for while generating. A string the tokenizer
@@ -284,22 +294,12 @@ def encdec_generated(lm: HFLM, ids: list[list[int]], requests: list[GenRequest])
 
 
 def decoder_generated(lm: HFLM, ids: list[list[int]], requests: list[GenRequest]):
-    """(request indices, generated ids) per batch: left-padded prompts after a shared head's
-    cache, decoded by `decode` so each sequence leaves the batch when it stops."""
-    lengths = [len(i) for i in ids]
+    """([request index], [generated ids]) for each request as it finishes: every request goes
+    through one streaming pool (`decode.stream`), shared heads computed once, each subtask's
+    prompts together and longest first."""
+    prompts = []
     for plen, members in lm._groups(ids, [1] * len(ids)):
-        cache = None
-        if plen:
-            cache = lm._prefix_cache(ids[members[0]][:plen])
-        for idx in lm._batches(members, lengths):
-            reqs = [requests[i] for i in idx]
-            batch = lm._pad([ids[i][plen:] for i in idx], left=True)
-            input_ids, mask = batch["ids"], batch["mask"]
-            if cache is not None:
-                # [shared prefix][padding][suffix]: positions follow the mask, so
-                # every suffix continues right after the prefix.
-                head = torch.tensor(ids[idx[0]][:plen], device=lm.device)
-                head = head.expand(len(idx), -1)
-                input_ids = torch.cat([head, input_ids], 1)
-                mask = torch.cat([torch.ones_like(head), mask], 1)
-            yield idx, decode(lm.model, lm.tok, input_ids, mask, reqs, prefix=cache)
+        for i in sorted(members, key=lambda i: -len(ids[i])):
+            prompts.append(Prompt(i, tuple(ids[i][:plen]), ids[i][plen:]))
+    for i, gen in stream(lm.model, lm.tok, prompts, requests, rows=lm.decode_batch_size):
+        yield [i], [gen]

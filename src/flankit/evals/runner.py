@@ -1,7 +1,8 @@
 """Run benchmarks against a model: build items, generate (with a crash-safe cache), score, report.
 
-Every finished request is appended to `cache.jsonl` as soon as its model batch completes (the
-progress bar moves with it); a rerun of the same command after a crash or kill computes none of
+Every finished request is appended to `cache.jsonl` as soon as it is done: a generation the
+moment its text is finished, a score when its model batch completes (the progress bar moves
+with it); a rerun of the same command after a crash or kill computes none of
 them again, and a last line cut by the kill is set aside and its request recomputed. Outputs:
 `results.json` (model, config, versions, prompt versions, every score), `samples.jsonl` (prompt,
 output, extracted answer, gold, correct) and `report.md` (tables, with the paper's Table 5
@@ -75,9 +76,10 @@ class Cache:
     """Append-only JSONL of finished requests, keyed by model and request.
 
     Each record is `{"key", "value", "truncated", "seconds"}`: the output, whether the prompt was
-    cut to fit the model, and the compute time its batch took (shared over the batch), so a
-    rerun reports the same counts and compute time as the run that did the work. Records are
-    appended one `write` each as soon as their batch finishes and fsynced per batch. A last line
+    cut to fit the model, and its compute time (a scoring batch's time shared over the batch; for
+    a generation, the streaming call's time since the previous output), so a rerun reports the
+    same counts and compute time as the run that did the work. Records are appended one `write`
+    each as soon as they are finished and fsynced (per generation, per scoring batch). A last line
     cut by a kill, a full disk or a power loss is moved aside to `<name>.torn` when the cache is
     opened, and its request is computed again.
     """
@@ -177,9 +179,28 @@ def _run_batches(lm: LM, cache: Cache, todo: list, bar, call, prompt_of) -> None
 
 
 def _run_generation(lm: LM, cache: Cache, jobs: list[tuple[str, GenRequest]], bar) -> None:
+    """Generate every job not in the cache in one streaming call; each output is cached (and
+    fsynced) and counted on the bar as soon as it is finished, so a kill loses none of them."""
     todo = [(k, r) for k, r in jobs if k not in cache.done]
     bar.update(len(jobs) - len(todo))
-    _run_batches(lm, cache, todo, bar, lm.generate, lambda r: r.prompt)
+    if not todo:
+        return
+    if isinstance(getattr(lm, "truncated_texts", None), set):
+        lm.truncated_texts.clear()
+    before = int(getattr(lm, "truncated", 0))
+    if getattr(lm, "generate_stream", None) is None:
+        _run_batches(lm, cache, todo, bar, lm.generate, lambda r: r.prompt)
+        return
+    t0 = time.perf_counter()
+    for i, text in lm.generate_stream([r for _, r in todo]):
+        now = time.perf_counter()
+        key, req = todo[i]
+        (cut,) = _truncated_flags(lm, [req.prompt], before)
+        # The compute time since the previous output: the stream's time, shared as it went.
+        cache.put(key, text, truncated=cut, seconds=now - t0)
+        cache.flush()
+        bar.update(1)
+        t0 = now
 
 
 def evaluate(
