@@ -319,52 +319,8 @@ def finish(
             file=str(out),
             hint="rerun the same command: it computes only what is missing",
         )
-    samples = []
-    empty = 0
-    for it in items:
-        extra: dict = {}
-        if it.continuations:
-            lls = [done[request_key(model, "ll", it.prompt, c)] for c in it.continuations]
-            best = max(range(len(lls)), key=lambda i: lls[i])
-            output, pred, correct, f1 = (
-                it.continuations[best].strip(),
-                "ABCD"[best],
-                "ABCD"[best] == it.gold,
-                0.0,
-            )
-        else:
-            output = done[gen_key(model, it)]
-            pred, correct, f1 = score(it, output)
-            if cfg.self_consistency and it.mode == "cot":
-                paths = [
-                    done[gen_key(model, it, cfg.sc_temperature, seed)]
-                    for seed in range(cfg.self_consistency)
-                ]
-                votes = [score(it, o)[0] for o in paths]
-                voted = extract.majority_vote(votes)
-                sc_correct = (
-                    not benchmarks.get(it.benchmark).f1
-                    and voted is not None
-                    and score(it, f"The answer is {voted}.")[1]
-                )
-                extra = {"sc_votes": votes, "sc_answer": voted, "sc_correct": bool(sc_correct)}
-        empty += not str(output).strip()
-        row = {
-            "benchmark": it.benchmark,
-            "subtask": it.subtask,
-            "id": it.id,
-            "mode": it.mode,
-            "prompt": it.prompt,
-            "output": output,
-            "extracted": pred,
-            "gold": it.gold,
-            "correct": bool(correct),
-            "chance": it.chance,
-            **extra,
-        }
-        if benchmarks.get(it.benchmark).f1:
-            row["f1"] = f1
-        samples.append(row)
+    samples = [_sample(it, done, model, cfg) for it in items]
+    empty = sum(not str(s["output"]).strip() for s in samples)
     scores = aggregate(samples)
     if cfg.self_consistency:
         sc_samples = [
@@ -398,6 +354,57 @@ def finish(
     write_atomic(out / "report.md", eval_report(results))
     write_atomic(out / "results.json", json.dumps(results, indent=1, ensure_ascii=False))
     return results
+
+
+def _sample(it: Item, done: dict[str, str], model: str, cfg: EvalConfig) -> dict:
+    """One item's samples.jsonl row: its output, extracted answer and score (and the
+    self-consistency vote for CoT items when asked for)."""
+    extra: dict = {}
+    if it.continuations:
+        lls = [done[request_key(model, "ll", it.prompt, c)] for c in it.continuations]
+        best = max(range(len(lls)), key=lambda i: lls[i])
+        output, pred, correct, f1 = (
+            it.continuations[best].strip(),
+            "ABCD"[best],
+            "ABCD"[best] == it.gold,
+            0.0,
+        )
+    else:
+        output = done[gen_key(model, it)]
+        pred, correct, f1 = score(it, output)
+        if cfg.self_consistency and it.mode == "cot":
+            extra = _self_consistency(it, done, model, cfg)
+    row = {
+        "benchmark": it.benchmark,
+        "subtask": it.subtask,
+        "id": it.id,
+        "mode": it.mode,
+        "prompt": it.prompt,
+        "output": output,
+        "extracted": pred,
+        "gold": it.gold,
+        "correct": bool(correct),
+        "chance": it.chance,
+        **extra,
+    }
+    if benchmarks.get(it.benchmark).f1:
+        row["f1"] = f1
+    return row
+
+
+def _self_consistency(it: Item, done: dict[str, str], model: str, cfg: EvalConfig) -> dict:
+    """The majority vote over an item's sampled CoT paths."""
+    paths = [
+        done[gen_key(model, it, cfg.sc_temperature, seed)] for seed in range(cfg.self_consistency)
+    ]
+    votes = [score(it, o)[0] for o in paths]
+    voted = extract.majority_vote(votes)
+    sc_correct = (
+        not benchmarks.get(it.benchmark).f1
+        and voted is not None
+        and score(it, f"The answer is {voted}.")[1]
+    )
+    return {"sc_votes": votes, "sc_answer": voted, "sc_correct": bool(sc_correct)}
 
 
 def _item_keys(it: Item, model: str, cfg: EvalConfig) -> list[str]:
