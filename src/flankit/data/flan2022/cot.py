@@ -26,7 +26,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from flankit.data.flan2022.patterns import render_row, submix_row
+from flankit.data.flan2022.patterns import render_row, zs_fs_submix_rows
 from flankit.data.sources import BadRows, open_text
 from flankit.errors import FlankitError
 
@@ -134,20 +134,14 @@ def render(
 
 def render_rows(
     dataset: CotDataset,
-    rows: Sequence[dict[str, str]],
+    rows,
     template_type: str = "zs_opt",
     *,
     inverted: bool = False,
     seed: int = 0,
 ) -> Iterator[dict[str, str]]:
     """Every row in the published submix schema; templates round-robin by row position."""
-    if template_type not in ("zs_opt", "fs_opt"):
-        raise FlankitError(
-            f"CoT has no {template_type!r} rows in Flan 2022 (zs_opt and fs_opt only)",
-            task=dataset.task,
-        )
-    task = dataset.inverted_task if inverted else dataset.task
-    rng = random.Random(f"{seed}|{task}|{template_type}")
-    for i in range(len(rows)):
-        inputs, targets, _, _ = render(dataset, rows, i, template_type, i, rng, inverted=inverted)
-        yield submix_row(inputs, targets, TASK_SOURCE, task, template_type)
+    return zs_fs_submix_rows(
+        render, dataset, rows, template_type, inverted=inverted, seed=seed,
+        collection="CoT", task_source=TASK_SOURCE,
+    )  # fmt: skip

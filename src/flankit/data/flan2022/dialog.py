@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from flankit.data.flan2022.patterns import flan_templates, render_row, submix_row
+from flankit.data.flan2022.patterns import flan_templates, render_row, zs_fs_submix_rows
 from flankit.data.sources import BadRows, read_json
 from flankit.errors import FlankitError
 
@@ -248,20 +248,14 @@ class _FixedDialogs(Sequence):
 
 def render_rows(
     source: DialogSource,
-    rows: Sequence[dict[str, Any]],
+    rows,
     template_type: str = "zs_opt",
     *,
     inverted: bool = False,
     seed: int = 0,
 ) -> Iterator[dict[str, str]]:
     """Every row in the published submix schema; templates round-robin by row position."""
-    if template_type not in ("zs_opt", "fs_opt"):
-        raise FlankitError(
-            f"Dialog has no {template_type!r} rows in Flan 2022 (zs_opt and fs_opt only)",
-            task=source.task,
-        )
-    task = source.inverted_task if inverted else source.task
-    rng = random.Random(f"{seed}|{task}|{template_type}")
-    for i in range(len(rows)):
-        inputs, targets, _, _ = render(source, rows, i, template_type, i, rng, inverted=inverted)
-        yield submix_row(inputs, targets, TASK_SOURCE, task, template_type)
+    return zs_fs_submix_rows(
+        render, source, rows, template_type, inverted=inverted, seed=seed,
+        collection="Dialog", task_source=TASK_SOURCE,
+    )  # fmt: skip

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -317,3 +317,28 @@ class FieldsView(Sequence):
             if ours in fields:
                 out[flan] = fields[ours]
         return out
+
+
+def zs_fs_submix_rows(
+    render: Callable,
+    source: Any,
+    rows: Sequence,
+    template_type: str,
+    *,
+    inverted: bool,
+    seed: int,
+    collection: str,
+    task_source: str,
+) -> Iterator[dict[str, str]]:
+    """Every row of a CoT or Dialog source in the published submix schema (these collections
+    have zs_opt and fs_opt rows only); templates round-robin by row position."""
+    if template_type not in ("zs_opt", "fs_opt"):
+        raise FlankitError(
+            f"{collection} has no {template_type!r} rows in Flan 2022 (zs_opt and fs_opt only)",
+            task=source.task,
+        )
+    task = source.inverted_task if inverted else source.task
+    rng = random.Random(f"{seed}|{task}|{template_type}")
+    for i in range(len(rows)):
+        inputs, targets, _, _ = render(source, rows, i, template_type, i, rng, inverted=inverted)
+        yield submix_row(inputs, targets, task_source, task, template_type)
