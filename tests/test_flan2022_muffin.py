@@ -16,7 +16,7 @@ import pytest
 
 from flankit.data.collections import CollectionSpec, load_collection
 from flankit.data.collections import muffin as kind
-from flankit.data.flan2022 import flan_render, muffin, muffin_sources
+from flankit.data.flan2022 import flan_render, muffin, muffin_sources, patterns
 from flankit.data.sources import BadRows
 from flankit.errors import FlankitError
 
@@ -354,10 +354,11 @@ def _style(first: str) -> int:
 
 def test_flan_fill_keeps_non_field_braces():
     assert (
-        flan_render.fill("{a} {not a field} {{b}}", {"a": "x", "b": "y"}) == "x {not a field} {y}"
+        patterns.fill_fields("{a} {not a field} {{b}}", {"a": "x", "b": "y"})
+        == "x {not a field} {y}"
     )
-    with pytest.raises(flan_render.MissingField):
-        flan_render.fill("{missing}", {})
+    with pytest.raises(patterns.MissingField):
+        patterns.fill_fields("{missing}", {})
 
 
 def test_trec_maps_hub_labels_by_name():
