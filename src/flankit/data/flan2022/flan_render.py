@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import bisect
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -51,6 +51,10 @@ from flankit.data.flan2022.patterns import (
 )
 from flankit.data.tasks import approx_tokens
 from flankit.errors import FlankitError
+
+Rows = Sequence[Mapping[str, Any]]
+Patterns = Sequence[FewShotPattern]
+OnError = Callable[[int, Exception], None]  # (row position, what went wrong) of a row left out
 
 
 def options_block(options: Sequence[str]) -> str:
@@ -80,14 +84,22 @@ class FlanTemplates:
     opt_end: tuple[tuple[str, ...], ...]
     source: str = ""
 
+    def _tables(self) -> dict[str, tuple[str, dict]]:
+        """Each template type's pattern set, with its name among FLAN's constants."""
+        return {
+            "zs_opt": ("PATTERNS", self.patterns),
+            "zs_noopt": ("PATTERNS_NO_OPTIONS", self.patterns_no_options),
+            "fs_opt": ("FEWSHOT_PATTERNS", self.fewshot),
+            "fs_noopt": ("FEWSHOT_PATTERNS_NO_OPTIONS", self.fewshot_no_options),
+        }
+
+    def for_type(self, template_type: str, key: str) -> list:
+        """The patterns under `key` that `template_type` renders with."""
+        return self._tables()[template_type][1][key]
+
     def require(self, key: str, *, task: str) -> None:
         """An error naming the task when `key` is missing from any of the four pattern sets."""
-        for name, table in (
-            ("PATTERNS", self.patterns),
-            ("PATTERNS_NO_OPTIONS", self.patterns_no_options),
-            ("FEWSHOT_PATTERNS", self.fewshot),
-            ("FEWSHOT_PATTERNS_NO_OPTIONS", self.fewshot_no_options),
-        ):
+        for name, table in self._tables().values():
             if key not in table:
                 raise FlankitError(
                     f"no template {key!r} in {name}", file=self.source, task=task, field=key
@@ -200,15 +212,10 @@ def with_options(fields: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def zero_shot(
-    rows: Sequence[Mapping[str, Any]],
-    templates: FlanTemplates,
-    spec: RenderSpec,
-    template_type: str,
-    on_error: Callable[[int, Exception], None],
+    rows: Rows, templates: FlanTemplates, spec: RenderSpec, template_type: str, on_error: OnError
 ) -> list[FlanRow]:
     """zs_opt (randomised options where the task has them) or zs_noopt, round-robin."""
-    table = templates.patterns if template_type == "zs_opt" else templates.patterns_no_options
-    pairs = table[spec.key]
+    pairs = templates.for_type(template_type, spec.key)
     out = []
     for pos, fields in enumerate(rows):
         values = with_options(fields)
@@ -238,11 +245,7 @@ def _drop_remainder(rows: list[FlanRow], n: int) -> list[FlanRow]:
 
 
 def _base(
-    rows: Sequence[Mapping[str, Any]],
-    patterns: Sequence[FewShotPattern],
-    on_error: Callable[[int, Exception], None],
-    *,
-    separator_in_target: bool,
+    rows: Rows, patterns: Patterns, on_error: OnError, *, separator_in_target: bool
 ) -> dict[int, tuple[str, str, int]]:
     """(inputs, targets, pattern index) of each row in its round-robin few-shot pattern."""
     out = {}
@@ -276,30 +279,34 @@ def mix_separator(spec: RenderSpec) -> str:
     return MIX_SEPARATORS[_rng(spec, "separator").randrange(len(MIX_SEPARATORS))]
 
 
-def five_shot(
-    rows: Sequence[Mapping[str, Any]],
-    patterns: Sequence[FewShotPattern],
+def _drawn(
     spec: RenderSpec,
+    form: str,
+    base: dict[int, tuple[str, str, int]],
     positions: Sequence[int],
-    on_error: Callable[[int, Exception], None],
+    k: int,
+) -> Iterator[tuple[int, tuple[str, str], int, list[int]]]:
+    """(position, filled query, pattern index, `k` candidate exemplars) of each row at
+    `positions` that filled without error."""
+    pool = sorted(base)
+    for pos in positions:
+        if pos in base:
+            inputs, targets, idx = base[pos]
+            yield pos, (inputs, targets), idx, _candidates(spec, form, pos, pool, k)
+
+
+def five_shot(
+    rows: Rows, patterns: Patterns, spec: RenderSpec, positions: Sequence[int], on_error: OnError
 ) -> list[FlanRow]:
     """FLAN's template-mix few-shot prompts for the rows at `positions`."""
     mix = [p for p in patterns if p.in_template_mix]
     base = _base(rows, mix, on_error, separator_in_target=False)
-    pool = sorted(base)
     sep = mix_separator(spec)
     out = []
-    for pos in (p for p in positions if p in base):
-        query, target, idx = base[pos]
-        picks = _candidates(spec, "five_shot", pos, pool, MIX_SHOTS)
+    for pos, query, idx, picks in _drawn(spec, "five_shot", base, positions, MIX_SHOTS):
+        shots = [base[p][:2] for p in picks]
         inputs, target, n = assemble_mix(
-            patterns,
-            (query, target),
-            [base[p][:2] for p in picks],
-            sep,
-            rows[pos],
-            spec.count_tokens,
-            spec.max_len,
+            patterns, query, shots, sep, rows[pos], spec.count_tokens, spec.max_len
         )
         if n:
             out.append(FlanRow(inputs, target, "", pos, idx, "five_shot", tuple(picks[:n])))
@@ -307,38 +314,25 @@ def five_shot(
 
 
 def x_shot(
-    rows: Sequence[Mapping[str, Any]],
-    patterns: Sequence[FewShotPattern],
-    spec: RenderSpec,
-    positions: Sequence[int],
-    on_error: Callable[[int, Exception], None],
+    rows: Rows, patterns: Patterns, spec: RenderSpec, positions: Sequence[int], on_error: OnError
 ) -> list[FlanRow]:
     """FLAN's same-pattern few-shot prompts for the rows at `positions`."""
     base = _base(rows, patterns, on_error, separator_in_target=True)
-    pool = sorted(base)
     out = []
-    for pos in (p for p in positions if p in base):
-        query, target, idx = base[pos]
-        picks = _candidates(spec, "x_shot", pos, pool, X_SHOT_CANDIDATES)
+    for pos, query, idx, picks in _drawn(spec, "x_shot", base, positions, X_SHOT_CANDIDATES):
         same = [p for p in picks if base[p][2] == idx]
-        inputs, target, n = assemble_x_shot(
-            (query, target), [base[p][:2] for p in same], spec.count_tokens, spec.max_len
-        )
+        shots = [base[p][:2] for p in same]
+        inputs, target, n = assemble_x_shot(query, shots, spec.count_tokens, spec.max_len)
         if n:
             out.append(FlanRow(inputs, target, "", pos, idx, "x_shot", tuple(same[:n])))
     return out
 
 
 def few_shot(
-    rows: Sequence[Mapping[str, Any]],
-    templates: FlanTemplates,
-    spec: RenderSpec,
-    template_type: str,
-    on_error: Callable[[int, Exception], None],
+    rows: Rows, templates: FlanTemplates, spec: RenderSpec, template_type: str, on_error: OnError
 ) -> list[FlanRow]:
     """fs_opt (five_shot or x_shot per row, drawn evenly) or fs_noopt (x_shot)."""
-    table = templates.fewshot if template_type == "fs_opt" else templates.fewshot_no_options
-    patterns = table[spec.key]
+    patterns = templates.for_type(template_type, spec.key)
     if template_type == "fs_noopt":
         made = x_shot(rows, patterns, spec, range(len(rows)), on_error)
     else:
@@ -361,11 +355,7 @@ def few_shot(
 
 
 def render(
-    rows: Sequence[Mapping[str, Any]],
-    templates: FlanTemplates,
-    spec: RenderSpec,
-    template_type: str,
-    on_error: Callable[[int, Exception], None],
+    rows: Rows, templates: FlanTemplates, spec: RenderSpec, template_type: str, on_error: OnError
 ) -> list[FlanRow]:
     """One task's rows rendered in one FLAN template type."""
     if template_type not in TEMPLATE_TYPES:
