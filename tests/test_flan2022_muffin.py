@@ -8,6 +8,7 @@ FLAN template data and filled with `str.format`.
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 from pathlib import Path
@@ -505,6 +506,29 @@ def test_local_parquet_copy(tmp_path):
 def write(tmp_path: Path, task: str, rows: list[dict]) -> Path:
     (tmp_path / f"{task}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), "utf-8")
     return tmp_path
+
+
+def test_a_malformed_jsonl_line_is_named_by_its_line_number(tmp_path):
+    path = write(tmp_path, "rte", fixture_rows("rte")[:4]) / "rte.jsonl"
+    lines = path.read_text("utf-8").splitlines(keepends=True)
+    lines[2] = '{"premise": "no closing brace"\n'  # the file's third line
+    path.write_text("".join(lines), "utf-8")
+    with pytest.raises(FlankitError, match="invalid JSON") as err:
+        list(muffin_sources.read_local(path, "rte"))
+    assert (err.value.file, err.value.line, err.value.task) == (str(path), 3, "rte")
+    assert "rte.jsonl:3: task rte: invalid JSON" in str(err.value)
+
+
+def test_invalid_utf8_in_a_jsonl_copy_names_its_line_and_field(tmp_path):
+    path = tmp_path / "rte.jsonl.gz"
+    good = json.dumps(fixture_rows("rte")[0]).encode()
+    with gzip.open(path, "wb") as handle:
+        handle.write(good + b"\n" + b'{"premise": "caf\xe9", "label": 0}\n')
+    rows = muffin_sources.read_local(path, "rte")
+    assert next(rows)["premise"] == fixture_rows("rte")[0]["premise"]
+    with pytest.raises(FlankitError, match="invalid UTF-8") as err:
+        next(rows)
+    assert err.value.file == f"{path}:2" and err.value.field == "premise"
 
 
 def test_missing_template_field_names_collection_task_source_row_field(tmp_path):
