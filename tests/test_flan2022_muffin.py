@@ -17,7 +17,7 @@ import pytest
 
 from flankit.data.collections import CollectionSpec, load_collection
 from flankit.data.collections import muffin as kind
-from flankit.data.flan2022 import flan_render, muffin, muffin_sources, patterns
+from flankit.data.flan2022 import flan_render, muffin, muffin_prep, muffin_sources, patterns
 from flankit.data.sources import BadRows
 from flankit.errors import FlankitError
 
@@ -36,16 +36,6 @@ def fixture_rows(task: str) -> list[dict]:
 
 # ---------------------------------------------------------------- FLAN's fields, by hand
 
-TREC_HUB = ["ABBR", "ENTY", "DESC", "HUM", "LOC", "NUM"]
-TREC_FLAN = {
-    "DESC": "description",
-    "ENTY": "entity",
-    "ABBR": "abbreviation",
-    "HUM": "human",
-    "NUM": "numeric",
-    "LOC": "location",
-}
-
 
 def by_hand(task: str, row: dict) -> dict:
     """The template fields FLAN's preprocessor makes of one row, written out per task."""
@@ -62,7 +52,7 @@ def by_hand(task: str, row: dict) -> dict:
     if task == "trec":
         opts = ["description", "entity", "abbreviation", "human", "numeric", "location"]
         return {"text": row["text"], "options": opts,
-                "answer": TREC_FLAN[TREC_HUB[row["coarse_label"]]]}  # fmt: skip
+                "answer": muffin_prep.trec_label(row["coarse_label"])}  # fmt: skip
     if task == "xsum":
         return {"text": row["document"], "summary": row["summary"]}
     if task == "wmt16_translate_deen":
