@@ -372,25 +372,31 @@ class FieldsView(Sequence):
         return out
 
 
+def key_and_task(source: Any, inverted: bool) -> tuple[str, str]:
+    """FLAN's template key and task name of a CoT or Dialog source, forward or inverted."""
+    return (source.inverted_key, source.inverted_task) if inverted else (source.key, source.task)
+
+
 def zs_fs_submix_rows(
     render: Callable,
     source: Any,
     rows: Sequence,
-    template_type: str,
+    template_type: str = "zs_opt",
     *,
-    inverted: bool,
-    seed: int,
+    inverted: bool = False,
+    seed: int = 0,
     collection: str,
     task_source: str,
 ) -> Iterator[dict[str, str]]:
     """Every row of a CoT or Dialog source in the published submix schema (these collections
-    have zs_opt and fs_opt rows only); templates round-robin by row position."""
+    have zs_opt and fs_opt rows only); templates round-robin by row position. `render` is the
+    collection's (`cot.render`, `dialog.render`)."""
     if template_type not in ("zs_opt", "fs_opt"):
         raise FlankitError(
             f"{collection} has no {template_type!r} rows in Flan 2022 (zs_opt and fs_opt only)",
             task=source.task,
         )
-    task = source.inverted_task if inverted else source.task
+    _, task = key_and_task(source, inverted)
     rng = random.Random(f"{seed}|{task}|{template_type}")
     for i in range(len(rows)):
         inputs, targets, _, _ = render(source, rows, i, template_type, i, rng, inverted=inverted)
