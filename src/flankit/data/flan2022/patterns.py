@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from flankit.data.sources import read_json
-from flankit.data.tasks import approx_tokens
+from flankit.data.tasks import Rendered, approx_tokens
 from flankit.data.templates import Template
 from flankit.errors import FlankitError
 
@@ -375,6 +375,39 @@ class FieldsView(Sequence):
 def key_and_task(source: Any, inverted: bool) -> tuple[str, str]:
     """FLAN's template key and task name of a CoT or Dialog source, forward or inverted."""
     return (source.inverted_key, source.inverted_task) if inverted else (source.key, source.task)
+
+
+def render_example(
+    render: Callable,
+    source: Any,
+    task: Any,
+    index: int,
+    variant: Any,
+    rows: Sequence,
+    rng: random.Random,
+    *,
+    inverted: bool,
+    cot: bool,
+) -> Rendered:
+    """A CoT or Dialog mixture task's example `index` (flankit's `Rendered`), by the
+    collection's `render` over `rows` (a `FieldsView` of the task's examples); `cot` says
+    whether the rendering shows a rationale."""
+    template_type = FORMAT_TO_TEMPLATE_TYPE[variant.format]
+    inputs, targets, tid, shots = render(
+        source, rows, index, template_type, rng.randrange(1 << 30), rng, inverted=inverted
+    )
+    return Rendered(
+        task.name,
+        task.collection,
+        index,
+        inputs,
+        targets,
+        tid,
+        variant.format,
+        cot,
+        inverted,
+        shots,
+    )
 
 
 def zs_fs_submix_rows(
