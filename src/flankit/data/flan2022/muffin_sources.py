@@ -48,7 +48,8 @@ def local_copy(folder: str | Path | None, task: str) -> Path | None:
     return None
 
 
-def _jsonl_rows(path: Path, task: str) -> Iterator[dict[str, Any]]:
+def _utf8_jsonl_rows(path: Path, task: str) -> Iterator[dict[str, Any]]:
+    # Muffin's rows go on to parquet and JSON unchecked, so invalid UTF-8 stops the read here.
     for where, row in jsonl_rows(str(path), task):
         error = utf8_error(row, file=where, task=task)
         if error is not None:
@@ -83,7 +84,7 @@ def read_local(path: Path, task: str) -> Iterable[Mapping[str, Any]]:
         return _parquet_rows(sorted(path.glob("*.parquet")))
     if path.suffix == ".parquet":
         return _parquet_rows([path])
-    return _jsonl_rows(path, task)
+    return _utf8_jsonl_rows(path, task)
 
 
 _SLICE = re.compile(r"^(\w+)\[(-?\d*):(-?\d*)\]$")
