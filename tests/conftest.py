@@ -86,6 +86,20 @@ def launch(tmp_path):
 
 
 @pytest.fixture(scope="session")
+def tok_dir(tmp_path_factory):
+    """A 400-token tokenizer trained on the synthetic collection's fields (60 examples a task),
+    saved in a folder, for the tiny training runs."""
+    from flankit.data.collections import CollectionSpec, load_collection
+    from flankit.tokenizer import train_tokenizer
+
+    tasks = load_collection(CollectionSpec(name="synthetic", examples_per_task=60))
+    texts = [str(v) for t in tasks for e in t.examples for v in e.fields.values()]
+    out = tmp_path_factory.mktemp("tok")
+    train_tokenizer(texts, 400, out)
+    return out
+
+
+@pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory):
     """A randomly initialised T5 and Llama of a few layers, each saved with a tiny tokenizer."""
     from flankit.models import build_model

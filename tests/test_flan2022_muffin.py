@@ -8,6 +8,7 @@ FLAN template data and filled with `str.format`.
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 
 from flankit.data.collections import CollectionSpec, load_collection
 from flankit.data.collections import muffin as kind
-from flankit.data.flan2022 import flan_render, muffin, muffin_sources
+from flankit.data.flan2022 import flan_render, muffin, muffin_prep, muffin_sources, patterns
 from flankit.data.sources import BadRows
 from flankit.errors import FlankitError
 
@@ -35,16 +36,6 @@ def fixture_rows(task: str) -> list[dict]:
 
 # ---------------------------------------------------------------- FLAN's fields, by hand
 
-TREC_HUB = ["ABBR", "ENTY", "DESC", "HUM", "LOC", "NUM"]
-TREC_FLAN = {
-    "DESC": "description",
-    "ENTY": "entity",
-    "ABBR": "abbreviation",
-    "HUM": "human",
-    "NUM": "numeric",
-    "LOC": "location",
-}
-
 
 def by_hand(task: str, row: dict) -> dict:
     """The template fields FLAN's preprocessor makes of one row, written out per task."""
@@ -61,7 +52,7 @@ def by_hand(task: str, row: dict) -> dict:
     if task == "trec":
         opts = ["description", "entity", "abbreviation", "human", "numeric", "location"]
         return {"text": row["text"], "options": opts,
-                "answer": TREC_FLAN[TREC_HUB[row["coarse_label"]]]}  # fmt: skip
+                "answer": muffin_prep.trec_label(row["coarse_label"])}  # fmt: skip
     if task == "xsum":
         return {"text": row["document"], "summary": row["summary"]}
     if task == "wmt16_translate_deen":
@@ -354,10 +345,11 @@ def _style(first: str) -> int:
 
 def test_flan_fill_keeps_non_field_braces():
     assert (
-        flan_render.fill("{a} {not a field} {{b}}", {"a": "x", "b": "y"}) == "x {not a field} {y}"
+        patterns.fill_fields("{a} {not a field} {{b}}", {"a": "x", "b": "y"})
+        == "x {not a field} {y}"
     )
-    with pytest.raises(flan_render.MissingField):
-        flan_render.fill("{missing}", {})
+    with pytest.raises(patterns.MissingField):
+        patterns.fill_fields("{missing}", {})
 
 
 def test_trec_maps_hub_labels_by_name():
@@ -504,6 +496,29 @@ def test_local_parquet_copy(tmp_path):
 def write(tmp_path: Path, task: str, rows: list[dict]) -> Path:
     (tmp_path / f"{task}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), "utf-8")
     return tmp_path
+
+
+def test_a_malformed_jsonl_line_is_named_by_its_line_number(tmp_path):
+    path = write(tmp_path, "rte", fixture_rows("rte")[:4]) / "rte.jsonl"
+    lines = path.read_text("utf-8").splitlines(keepends=True)
+    lines[2] = '{"premise": "no closing brace"\n'  # the file's third line
+    path.write_text("".join(lines), "utf-8")
+    with pytest.raises(FlankitError, match="invalid JSON") as err:
+        list(muffin_sources.read_local(path, "rte"))
+    assert (err.value.file, err.value.line, err.value.task) == (str(path), 3, "rte")
+    assert "rte.jsonl:3: task rte: invalid JSON" in str(err.value)
+
+
+def test_invalid_utf8_in_a_jsonl_copy_names_its_line_and_field(tmp_path):
+    path = tmp_path / "rte.jsonl.gz"
+    good = json.dumps(fixture_rows("rte")[0]).encode()
+    with gzip.open(path, "wb") as handle:
+        handle.write(good + b"\n" + b'{"premise": "caf\xe9", "label": 0}\n')
+    rows = muffin_sources.read_local(path, "rte")
+    assert next(rows)["premise"] == fixture_rows("rte")[0]["premise"]
+    with pytest.raises(FlankitError, match="invalid UTF-8") as err:
+        next(rows)
+    assert err.value.file == f"{path}:2" and err.value.field == "premise"
 
 
 def test_missing_template_field_names_collection_task_source_row_field(tmp_path):

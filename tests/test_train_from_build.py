@@ -46,18 +46,6 @@ STREAMED = "data:\n  collections: [{name: synthetic, examples_per_task: 60}]\n" 
 FROM_BUILD = "data:\n  built: BUILT\n  features: {input_length: 128, target_length: 32}\n"
 
 
-@pytest.fixture(scope="module")
-def tok_dir(tmp_path_factory):
-    from flankit.data.collections import CollectionSpec, load_collection
-    from flankit.tokenizer import train_tokenizer
-
-    tasks = load_collection(CollectionSpec(name="synthetic", examples_per_task=60))
-    texts = [str(v) for t in tasks for e in t.examples for v in e.fields.values()]
-    out = tmp_path_factory.mktemp("tok")
-    train_tokenizer(texts, 400, out)
-    return out
-
-
 def built(tmp_path, tok_dir, layout="encdec"):
     path = tmp_path / f"build-{layout}.yaml"
     path.write_text(BUILD.replace("TOK", str(tok_dir)).replace("LAYOUT", layout))

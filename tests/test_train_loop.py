@@ -31,18 +31,6 @@ out_dir: {out}
 """
 
 
-@pytest.fixture(scope="module")
-def tok_dir(tmp_path_factory):
-    from flankit.data.collections import CollectionSpec, load_collection
-    from flankit.tokenizer import train_tokenizer
-
-    tasks = load_collection(CollectionSpec(name="synthetic", examples_per_task=60))
-    texts = [str(v) for t in tasks for e in t.examples for v in e.fields.values()]
-    out = tmp_path_factory.mktemp("tok")
-    train_tokenizer(texts, 400, out)
-    return out
-
-
 def _cfg(tmp_path, tok_dir, name, steps=8, dropout=0.1, extra=()):
     path = tmp_path / f"{name}.yaml"
     path.write_text(CFG.format(tok=tok_dir, dropout=dropout, steps=steps, out=tmp_path / name))

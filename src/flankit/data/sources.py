@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 import math
 from collections.abc import Callable, Iterator
@@ -59,16 +60,23 @@ class BadRows:
 
 
 def open_text(path: str, task: str | None):
-    """A text file opened for reading rows; invalid UTF-8 bytes survive as lone surrogates,
-    which `invalid_utf8` finds in the row that holds them."""
+    """A text file (gzip-compressed when its name ends in `.gz`) opened for reading rows;
+    invalid UTF-8 bytes survive as lone surrogates, which `invalid_utf8` finds in the row that
+    holds them."""
+    opener = gzip.open if str(path).endswith(".gz") else open
     try:
-        return open(path, encoding="utf-8", errors="surrogateescape", newline="")
+        return opener(path, "rt", encoding="utf-8", errors="surrogateescape", newline="")
     except OSError as exc:
         raise FlankitError(f"cannot read: {exc.strerror}", file=path, task=task) from exc
 
 
 def invalid_utf8(value: Any) -> bool:
-    """Whether a decoded string still holds bytes that were not UTF-8."""
+    """Whether a decoded string (or one inside a list or dict) still holds bytes that were not
+    UTF-8."""
+    if isinstance(value, (list, tuple)):
+        return any(invalid_utf8(v) for v in value)
+    if isinstance(value, dict):
+        return any(invalid_utf8(v) for v in value.values())
     if not isinstance(value, str):
         return False
     try:
@@ -83,8 +91,7 @@ def utf8_error(
 ) -> FlankitError | None:
     """The error for the first field (by name) holding invalid UTF-8, else None."""
     for name, value in fields.items():
-        values = value if isinstance(value, (list, tuple)) else [value]
-        if any(invalid_utf8(v) for v in values):
+        if invalid_utf8(value):
             return FlankitError(
                 "invalid UTF-8 bytes (re-save the file as UTF-8)",
                 file=file,
@@ -305,7 +312,9 @@ def read_table_rows(
     yield from reader(path, task)
 
 
-def _jsonl_rows(path: str, task: str) -> Iterator[tuple[str, dict[str, Any]]]:
+def jsonl_rows(path: str, task: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """("file:line", row) of each JSON object line of a `.jsonl` (or `.jsonl.gz`) file; lines
+    are numbered from 1, blank lines skipped, a line that is not a JSON object raises."""
     with open_text(path, task) as handle:
         for lineno, line in enumerate(handle, start=1):
             if not line.strip():
@@ -339,7 +348,7 @@ def _parquet_rows(path: str, task: str) -> Iterator[tuple[str, dict[str, Any]]]:
         yield f"{path}:row {i}", row
 
 
-_FILE_TABLES = {"jsonl": _jsonl_rows, "csv": _csv_rows, "parquet": _parquet_rows}
+_FILE_TABLES = {"jsonl": jsonl_rows, "csv": _csv_rows, "parquet": _parquet_rows}
 
 
 def _hub_rows(

@@ -20,9 +20,9 @@ from pathlib import Path
 from flankit.data.collections.spec import CollectionSpec, defaults_for, folder_for
 from flankit.data.flan2022 import cot
 from flankit.data.flan2022.patterns import (
-    FORMAT_TO_TEMPLATE_TYPE,
     FieldsView,
     as_templates,
+    render_example,
     zero_shot_pairs,
 )
 from flankit.data.sources import BadRows
@@ -43,23 +43,10 @@ def _render(
     dataset: cot.CotDataset, task: Task, index: int, variant: Variant, *, seed: int, epoch: int
 ) -> Rendered:
     rng = example_rng(seed, task.name + "|flan", index, epoch)
-    template_type = FORMAT_TO_TEMPLATE_TYPE[variant.format]
     rows = FieldsView(task.examples, FLAN_NAMES)
-    inputs, targets, tid, shots = cot.render(
-        dataset, rows, index, template_type, rng.randrange(1 << 30), rng, inverted=variant.inverted
-    )
-    inverted = variant.inverted
-    return Rendered(
-        task.name,
-        task.collection,
-        index,
-        inputs,
-        targets,
-        tid,
-        variant.format,
-        not inverted,
-        inverted,
-        shots,
+    inverted = variant.inverted  # every forward CoT pattern shows the rationale
+    return render_example(
+        cot.render, dataset, task, index, variant, rows, rng, inverted=inverted, cot=not inverted
     )
 
 

@@ -20,9 +20,9 @@ from pathlib import Path
 from flankit.data.collections.spec import CollectionSpec, defaults_for
 from flankit.data.flan2022 import dialog
 from flankit.data.flan2022.patterns import (
-    FORMAT_TO_TEMPLATE_TYPE,
     FieldsView,
     as_templates,
+    render_example,
     zero_shot_pairs,
 )
 from flankit.data.sources import BadRows
@@ -49,22 +49,9 @@ def _render(
 ) -> Rendered:
     rng = example_rng(seed, task.name + "|flan", index, epoch)
     inverted = variant.inverted or rng.random() < inversion
-    template_type = FORMAT_TO_TEMPLATE_TYPE[variant.format]
     rows = FieldsView(task.examples)
-    inputs, targets, tid, shots = dialog.render(
-        source, rows, index, template_type, rng.randrange(1 << 30), rng, inverted=inverted
-    )
-    return Rendered(
-        task.name,
-        task.collection,
-        index,
-        inputs,
-        targets,
-        tid,
-        variant.format,
-        False,
-        inverted,
-        shots,
+    return render_example(
+        dialog.render, source, task, index, variant, rows, rng, inverted=inverted, cot=False
     )
 
 

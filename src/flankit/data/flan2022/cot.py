@@ -22,11 +22,12 @@ Example:
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
-from flankit.data.flan2022.patterns import render_row, zs_fs_submix_rows
+from flankit.data.flan2022.patterns import key_and_task, render_row, zs_fs_submix_rows
 from flankit.data.sources import BadRows, open_text
 from flankit.errors import FlankitError
 
@@ -127,21 +128,10 @@ def render(
     path: str | None = None,
 ) -> tuple[str, str, str, int]:
     """(inputs, targets, template id, shots) of one row, forward or input-inverted."""
-    key = dataset.inverted_key if inverted else dataset.key
-    task = dataset.inverted_task if inverted else dataset.task
+    key, task = key_and_task(dataset, inverted)
     return render_row(rows, index, key, template_type, template, rng, task=task, path=path)
 
 
-def render_rows(
-    dataset: CotDataset,
-    rows,
-    template_type: str = "zs_opt",
-    *,
-    inverted: bool = False,
-    seed: int = 0,
-) -> Iterator[dict[str, str]]:
-    """Every row in the published submix schema; templates round-robin by row position."""
-    return zs_fs_submix_rows(
-        render, dataset, rows, template_type, inverted=inverted, seed=seed,
-        collection="CoT", task_source=TASK_SOURCE,
-    )  # fmt: skip
+# render_rows(dataset, rows, template_type="zs_opt", *, inverted=False, seed=0): every row in the
+# published submix schema; templates round-robin by row position.
+render_rows = partial(zs_fs_submix_rows, render, collection="CoT", task_source=TASK_SOURCE)

@@ -32,10 +32,16 @@ import json
 import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from flankit.data.flan2022.patterns import flan_templates, render_row, zs_fs_submix_rows
+from flankit.data.flan2022.patterns import (
+    flan_templates,
+    key_and_task,
+    render_row,
+    zs_fs_submix_rows,
+)
 from flankit.data.sources import BadRows, read_json
 from flankit.errors import FlankitError
 
@@ -223,8 +229,7 @@ def render(
     inverted: bool = False,
 ) -> tuple[str, str, str, int]:
     """(inputs, targets, template id, shots) of one row, forward or inverted."""
-    key = source.inverted_key if inverted else source.key
-    task = source.inverted_task if inverted else source.task
+    key, task = key_and_task(source, inverted)
     if template_type.startswith("zs"):
         row = rows[index]
         fields = [{**row, "dialog_": random_dialog(row["dialog"], rng)}]
@@ -246,16 +251,6 @@ class _FixedDialogs(Sequence):
         return {**row, "dialog_": fixed_dialog(row["dialog"])}
 
 
-def render_rows(
-    source: DialogSource,
-    rows,
-    template_type: str = "zs_opt",
-    *,
-    inverted: bool = False,
-    seed: int = 0,
-) -> Iterator[dict[str, str]]:
-    """Every row in the published submix schema; templates round-robin by row position."""
-    return zs_fs_submix_rows(
-        render, source, rows, template_type, inverted=inverted, seed=seed,
-        collection="Dialog", task_source=TASK_SOURCE,
-    )  # fmt: skip
+# render_rows(source, rows, template_type="zs_opt", *, inverted=False, seed=0): every row in the
+# published submix schema; templates round-robin by row position.
+render_rows = partial(zs_fs_submix_rows, render, collection="Dialog", task_source=TASK_SOURCE)

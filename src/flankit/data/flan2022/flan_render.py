@@ -1,6 +1,8 @@
-"""FLAN's pattern filling and prompt formats, in plain Python: zs_opt, zs_noopt, fs_opt, fs_noopt.
+"""FLAN's prompt formats for Muffin and T0-SF: zs_opt, zs_noopt, fs_opt, fs_noopt, in plain Python.
 
-The rules follow google-research/FLAN (flan/v2): a pattern's `{name}` fields are replaced by the
+This module draws the rows' templates, options and exemplars; filling, the few-shot pattern type,
+the token budget and the prompt assembly are `flankit.data.flan2022.patterns`'. The rules
+follow google-research/FLAN (flan/v2): a pattern's `{name}` fields are replaced by the
 row's values (only `{word}` is a field; other braces are text); templates are assigned round-robin
 by row position (row i gets pattern i mod n); `options_` is FLAN's deterministic block
 (``OPTIONS:\\n- a\\n- b``) except in zs_opt, where tasks with options get the Flan 2022 randomised
@@ -20,7 +22,7 @@ fs_opt picks one of the two forms per row (FLAN mixes them about evenly); fs_noo
 over the no-options patterns. Exemplars never include the query row itself.
 
 Example:
-    >>> fill("{premise}\\n\\n{options_}", {"premise": "It rains.", "options_": "OPTIONS:\\n- yes"})
+    >>> fill_fields("{premise}\\n\\n{options_}", {"premise": "It rains.", "options_": "OPTIONS:\\n- yes"})
     'It rains.\\n\\nOPTIONS:\\n- yes'
 """
 
@@ -28,48 +30,31 @@ from __future__ import annotations
 
 import bisect
 import random
-import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
-from flankit.data.sources import read_json
+from flankit.data.flan2022.patterns import (
+    FEW_SHOT_MAX_LEN,
+    MIX_SEPARATORS,
+    MIX_SHOTS,
+    TEMPLATE_TYPES,
+    X_SHOT_CANDIDATES,
+    FewShotPattern,
+    MissingField,
+    assemble_mix,
+    assemble_x_shot,
+    fill_fields,
+    flan_templates,
+    resource_path,
+)
 from flankit.data.tasks import approx_tokens
 from flankit.errors import FlankitError
 
-FEW_SHOT_MAX_LEN = 1920  # FLAN's token budget for a few-shot prompt's inputs
-FIVE_SHOT = 5
-X_SHOT_CANDIDATES = 25
-MIX_SEPARATORS = ("\n", "\n\n", "\n\n\n")
-TEMPLATE_TYPES = ("zs_opt", "zs_noopt", "fs_opt", "fs_noopt")
-_FIELD = re.compile(r"({\w*})")
-
-
-class MissingField(KeyError):
-    """A pattern names a field the row does not have."""
-
-
-def fill(pattern: str, fields: Mapping[str, Any]) -> str:
-    """A FLAN pattern with its `{name}` fields replaced by `fields` (non-strings via str)."""
-    parts = []
-    for part in _FIELD.split(pattern):
-        if len(part) > 1 and part[0] == "{" and part[-1] == "}":
-            name = part[1:-1]
-            if name not in fields:
-                raise MissingField(name)
-            value = fields[name]
-            parts.append(value if isinstance(value, str) else str(value))
-        else:
-            parts.append(part)
-    return "".join(parts)
-
-
-def pattern_fields(pattern: str) -> set[str]:
-    """The field names a FLAN pattern uses."""
-    return {p[1:-1] for p in _FIELD.split(pattern) if len(p) > 1 and p[0] == "{" and p[-1] == "}"}
+Rows = Sequence[Mapping[str, Any]]
+Patterns = Sequence[FewShotPattern]
+OnError = Callable[[int, Exception], None]  # (row position, what went wrong) of a row left out
 
 
 def options_block(options: Sequence[str]) -> str:
@@ -87,30 +72,6 @@ class OptionDraw:
 
 
 @dataclass(frozen=True)
-class FewShotPattern:
-    """One FLAN few-shot pattern (`FEWSHOT_PATTERNS[key][i]`)."""
-
-    inputs: str
-    targets: str
-    inputs_prefix: str = ""
-    targets_prefix: str = ""
-    x_y_delimiter: str = "\n\n"
-    example_separator: str = "\n\n\n"
-    final_suffix: str = ""
-    input_pattern: str = "{{inputs}}{final_suffix}"
-    in_template_mix: bool = True
-
-    @property
-    def query_inputs(self) -> str:
-        """The inputs pattern with its prefixes and delimiter, as FLAN joins exemplars."""
-        return self.inputs_prefix + self.inputs + self.x_y_delimiter + self.targets_prefix
-
-    @property
-    def targets_with_separator(self) -> str:
-        return self.targets + self.example_separator
-
-
-@dataclass(frozen=True)
 class FlanTemplates:
     """FLAN's template constants: zero-shot pairs, few-shot patterns, option vocabularies."""
 
@@ -123,14 +84,22 @@ class FlanTemplates:
     opt_end: tuple[tuple[str, ...], ...]
     source: str = ""
 
+    def _tables(self) -> dict[str, tuple[str, dict]]:
+        """Each template type's pattern set, with its name among FLAN's constants."""
+        return {
+            "zs_opt": ("PATTERNS", self.patterns),
+            "zs_noopt": ("PATTERNS_NO_OPTIONS", self.patterns_no_options),
+            "fs_opt": ("FEWSHOT_PATTERNS", self.fewshot),
+            "fs_noopt": ("FEWSHOT_PATTERNS_NO_OPTIONS", self.fewshot_no_options),
+        }
+
+    def for_type(self, template_type: str, key: str) -> list:
+        """The patterns under `key` that `template_type` renders with."""
+        return self._tables()[template_type][1][key]
+
     def require(self, key: str, *, task: str) -> None:
         """An error naming the task when `key` is missing from any of the four pattern sets."""
-        for name, table in (
-            ("PATTERNS", self.patterns),
-            ("PATTERNS_NO_OPTIONS", self.patterns_no_options),
-            ("FEWSHOT_PATTERNS", self.fewshot),
-            ("FEWSHOT_PATTERNS_NO_OPTIONS", self.fewshot_no_options),
-        ):
+        for name, table in self._tables().values():
             if key not in table:
                 raise FlankitError(
                     f"no template {key!r} in {name}", file=self.source, task=task, field=key
@@ -148,8 +117,8 @@ def _fewshot_table(raw: dict, path: str, name: str) -> dict[str, list[FewShotPat
 def load_templates(path: str | None = None) -> FlanTemplates:
     """FLAN's templates from a `flan_templates.json` (default: the packaged copy)."""
     if path is None:
-        path = str(resources.files("flankit.data.flan2022") / "resources/flan_templates.json")
-    raw = read_json(Path(path))
+        path = str(resource_path())
+    raw = flan_templates(path)
     try:
         pairs = {k: [tuple(p) for p in v] for k, v in raw["PATTERNS"].items()}
         no_opt = {k: [tuple(p) for p in v] for k, v in raw["PATTERNS_NO_OPTIONS"].items()}
@@ -243,15 +212,10 @@ def with_options(fields: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def zero_shot(
-    rows: Sequence[Mapping[str, Any]],
-    templates: FlanTemplates,
-    spec: RenderSpec,
-    template_type: str,
-    on_error: Callable[[int, Exception], None],
+    rows: Rows, templates: FlanTemplates, spec: RenderSpec, template_type: str, on_error: OnError
 ) -> list[FlanRow]:
     """zs_opt (randomised options where the task has them) or zs_noopt, round-robin."""
-    table = templates.patterns if template_type == "zs_opt" else templates.patterns_no_options
-    pairs = table[spec.key]
+    pairs = templates.for_type(template_type, spec.key)
     out = []
     for pos, fields in enumerate(rows):
         values = with_options(fields)
@@ -267,7 +231,8 @@ def zero_shot(
                 continue
         inputs_pattern, targets_pattern = pairs[pos % len(pairs)]
         try:
-            inputs, targets = fill(inputs_pattern, values), fill(targets_pattern, values)
+            inputs = fill_fields(inputs_pattern, values)
+            targets = fill_fields(targets_pattern, values)
         except MissingField as exc:
             on_error(pos, exc)
             continue
@@ -280,11 +245,7 @@ def _drop_remainder(rows: list[FlanRow], n: int) -> list[FlanRow]:
 
 
 def _base(
-    rows: Sequence[Mapping[str, Any]],
-    patterns: Sequence[FewShotPattern],
-    on_error: Callable[[int, Exception], None],
-    *,
-    separator_in_target: bool,
+    rows: Rows, patterns: Patterns, on_error: OnError, *, separator_in_target: bool
 ) -> dict[int, tuple[str, str, int]]:
     """(inputs, targets, pattern index) of each row in its round-robin few-shot pattern."""
     out = {}
@@ -294,22 +255,14 @@ def _base(
         values = with_options(fields)
         target = pat.targets_with_separator if separator_in_target else pat.targets
         try:
-            out[pos] = (fill(pat.query_inputs, values), fill(target, values), idx)
+            out[pos] = (
+                fill_fields(pat.inputs_with_target_prefix, values),
+                fill_fields(target, values),
+                idx,
+            )
         except MissingField as exc:
             on_error(pos, exc)
     return out
-
-
-def _fit(spec: RenderSpec, query: str, shots: list[tuple[int, str, str]]) -> list:
-    """The leading exemplars whose cumulative token count fits the budget left by the query."""
-    budget = spec.max_len - spec.count_tokens(query)
-    kept, used = [], 0
-    for shot in shots:
-        used += spec.count_tokens(shot[1]) + spec.count_tokens(shot[2])
-        if used > budget:
-            break
-        kept.append(shot)
-    return kept
 
 
 def _candidates(spec: RenderSpec, form: str, pos: int, pool: Sequence[int], k: int) -> list[int]:
@@ -326,75 +279,60 @@ def mix_separator(spec: RenderSpec) -> str:
     return MIX_SEPARATORS[_rng(spec, "separator").randrange(len(MIX_SEPARATORS))]
 
 
-def five_shot(
-    rows: Sequence[Mapping[str, Any]],
-    patterns: Sequence[FewShotPattern],
+def _drawn(
     spec: RenderSpec,
+    form: str,
+    base: dict[int, tuple[str, str, int]],
     positions: Sequence[int],
-    on_error: Callable[[int, Exception], None],
+    k: int,
+) -> Iterator[tuple[int, tuple[str, str], int, list[int]]]:
+    """(position, filled query, pattern index, `k` candidate exemplars) of each row at
+    `positions` that filled without error."""
+    pool = sorted(base)
+    for pos in positions:
+        if pos in base:
+            inputs, targets, idx = base[pos]
+            yield pos, (inputs, targets), idx, _candidates(spec, form, pos, pool, k)
+
+
+def five_shot(
+    rows: Rows, patterns: Patterns, spec: RenderSpec, positions: Sequence[int], on_error: OnError
 ) -> list[FlanRow]:
     """FLAN's template-mix few-shot prompts for the rows at `positions`."""
     mix = [p for p in patterns if p.in_template_mix]
     base = _base(rows, mix, on_error, separator_in_target=False)
-    pool = sorted(base)
     sep = mix_separator(spec)
-    tail = patterns[1] if len(patterns) > 1 else patterns[0]
-    suffix_pattern = tail.input_pattern.replace("{final_suffix}", tail.final_suffix)
-    suffix_pattern = suffix_pattern.replace("{{", "{").replace("}}", "}")
     out = []
-    for pos in positions:
-        if pos not in base:
-            continue
-        query, target, idx = base[pos]
-        picks = _candidates(spec, "five_shot", pos, pool, FIVE_SHOT)
-        shots = _fit(spec, query, [(p, base[p][0], base[p][1]) for p in picks])
-        if not shots:
-            continue
-        joined = "".join(s_in + s_tgt + sep for _, s_in, s_tgt in shots) + query
-        inputs = fill(suffix_pattern, {**rows[pos], "inputs": joined.rstrip(" ")})
-        out.append(
-            FlanRow(inputs, target, "", pos, idx, "five_shot", tuple(p for p, _, _ in shots))
+    for pos, query, idx, picks in _drawn(spec, "five_shot", base, positions, MIX_SHOTS):
+        shots = [base[p][:2] for p in picks]
+        inputs, target, n = assemble_mix(
+            patterns, query, shots, sep, rows[pos], spec.count_tokens, spec.max_len
         )
+        if n:
+            out.append(FlanRow(inputs, target, "", pos, idx, "five_shot", tuple(picks[:n])))
     return out
 
 
 def x_shot(
-    rows: Sequence[Mapping[str, Any]],
-    patterns: Sequence[FewShotPattern],
-    spec: RenderSpec,
-    positions: Sequence[int],
-    on_error: Callable[[int, Exception], None],
+    rows: Rows, patterns: Patterns, spec: RenderSpec, positions: Sequence[int], on_error: OnError
 ) -> list[FlanRow]:
     """FLAN's same-pattern few-shot prompts for the rows at `positions`."""
     base = _base(rows, patterns, on_error, separator_in_target=True)
-    pool = sorted(base)
     out = []
-    for pos in positions:
-        if pos not in base:
-            continue
-        query, target, idx = base[pos]
-        picks = _candidates(spec, "x_shot", pos, pool, X_SHOT_CANDIDATES)
-        same = [(p, base[p][0], base[p][1]) for p in picks if base[p][2] == idx]
-        shots = _fit(spec, query, same)
-        if not shots:
-            continue
-        inputs = ("".join(s_in + s_tgt for _, s_in, s_tgt in shots) + query).rstrip(" ")
-        out.append(
-            FlanRow(inputs, target.strip(), "", pos, idx, "x_shot", tuple(p for p, _, _ in shots))
-        )
+    for pos, query, idx, picks in _drawn(spec, "x_shot", base, positions, X_SHOT_CANDIDATES):
+        same = [p for p in picks if base[p][2] == idx]
+        shots = [base[p][:2] for p in same]
+        inputs, target, n = assemble_x_shot(query, shots, spec.count_tokens, spec.max_len)
+        if n:
+            out.append(FlanRow(inputs, target, "", pos, idx, "x_shot", tuple(same[:n])))
     return out
 
 
 def few_shot(
-    rows: Sequence[Mapping[str, Any]],
-    templates: FlanTemplates,
-    spec: RenderSpec,
-    template_type: str,
-    on_error: Callable[[int, Exception], None],
+    rows: Rows, templates: FlanTemplates, spec: RenderSpec, template_type: str, on_error: OnError
 ) -> list[FlanRow]:
     """fs_opt (five_shot or x_shot per row, drawn evenly) or fs_noopt (x_shot)."""
-    table = templates.fewshot if template_type == "fs_opt" else templates.fewshot_no_options
-    patterns = table[spec.key]
+    patterns = templates.for_type(template_type, spec.key)
     if template_type == "fs_noopt":
         made = x_shot(rows, patterns, spec, range(len(rows)), on_error)
     else:
@@ -417,11 +355,7 @@ def few_shot(
 
 
 def render(
-    rows: Sequence[Mapping[str, Any]],
-    templates: FlanTemplates,
-    spec: RenderSpec,
-    template_type: str,
-    on_error: Callable[[int, Exception], None],
+    rows: Rows, templates: FlanTemplates, spec: RenderSpec, template_type: str, on_error: OnError
 ) -> list[FlanRow]:
     """One task's rows rendered in one FLAN template type."""
     if template_type not in TEMPLATE_TYPES:

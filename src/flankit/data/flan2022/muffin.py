@@ -42,6 +42,7 @@ from flankit.data.flan2022.muffin_sources import (
     read_local,
     save_local_copy,
 )
+from flankit.data.flan2022.patterns import pattern_fields
 from flankit.data.sources import BadRows, read_json
 from flankit.errors import FlankitError
 
@@ -363,10 +364,10 @@ def required_fields(task: MuffinTask, templates: flan_render.FlanTemplates) -> s
     names: set[str] = set()
     for pairs in (templates.patterns[key], templates.patterns_no_options[key]):
         for inputs, targets in pairs:
-            names |= flan_render.pattern_fields(inputs) | flan_render.pattern_fields(targets)
+            names |= pattern_fields(inputs) | pattern_fields(targets)
     for table in (templates.fewshot[key], templates.fewshot_no_options[key]):
         for pat in table:
-            names |= flan_render.pattern_fields(pat.query_inputs + pat.targets_with_separator)
+            names |= pattern_fields(pat.inputs_with_target_prefix + pat.targets_with_separator)
     if "options_" in names:
         names = (names - {"options_"}) | {"options"}
     return names

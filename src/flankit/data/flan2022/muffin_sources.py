@@ -13,8 +13,6 @@ Example:
 
 from __future__ import annotations
 
-import gzip
-import json
 import os
 import re
 import socket
@@ -23,6 +21,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from flankit.data.sources import jsonl_rows, utf8_error
 from flankit.errors import FlankitError
 
 if TYPE_CHECKING:
@@ -49,29 +48,13 @@ def local_copy(folder: str | Path | None, task: str) -> Path | None:
     return None
 
 
-def _jsonl_rows(path: Path, task: str) -> Iterator[dict[str, Any]]:
-    opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise FlankitError(
-                    f"collection {COLLECTION}: invalid JSON: {exc.msg}",
-                    file=str(path),
-                    line=line_no,
-                    task=task,
-                ) from exc
-            if not isinstance(row, dict):
-                raise FlankitError(
-                    f"collection {COLLECTION}: a row must be a JSON object",
-                    file=str(path),
-                    line=line_no,
-                    task=task,
-                )
-            yield row
+def _utf8_jsonl_rows(path: Path, task: str) -> Iterator[dict[str, Any]]:
+    # Muffin's rows go on to parquet and JSON unchecked, so invalid UTF-8 stops the read here.
+    for where, row in jsonl_rows(str(path), task):
+        error = utf8_error(row, file=where, task=task)
+        if error is not None:
+            raise error
+        yield row
 
 
 def _parquet_rows(paths: list[Path]) -> Iterator[dict[str, Any]]:
@@ -101,7 +84,7 @@ def read_local(path: Path, task: str) -> Iterable[Mapping[str, Any]]:
         return _parquet_rows(sorted(path.glob("*.parquet")))
     if path.suffix == ".parquet":
         return _parquet_rows([path])
-    return _jsonl_rows(path, task)
+    return _utf8_jsonl_rows(path, task)
 
 
 _SLICE = re.compile(r"^(\w+)\[(-?\d*):(-?\d*)\]$")

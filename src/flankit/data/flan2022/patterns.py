@@ -1,5 +1,10 @@
 """FLAN's template patterns as data, filled the way FLAN fills them, and its few-shot prompts.
 
+This module owns the pattern logic every Flan 2022 collection shares (the few-shot pattern type,
+filling, loading the packaged `flan_templates.json`, the token budget and the two few-shot
+assemblies); `flan_render` (Muffin, T0-SF) and `niv2`/`cot`/`dialog` draw their rows their own way
+and assemble prompts here.
+
 FLAN fills a pattern by replacing every `{name}` (a run of word characters in braces) with the
 example's field; nothing else in the pattern is special, and braces inside field values are
 text. Few-shot prompts follow FLAN's two non-NIV2 variants:
@@ -32,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from flankit.data.sources import read_json
+from flankit.data.tasks import Rendered, approx_tokens
 from flankit.data.templates import Template
 from flankit.errors import FlankitError
 
@@ -47,7 +53,12 @@ _FIELD = re.compile(r"\{(\w*)\}")
 Pair = tuple[str, str]
 
 
+class MissingField(KeyError):
+    """A pattern names a field the row does not have (`args[0]` is its name)."""
+
+
 def resource_path() -> Path:
+    """The packaged copy of FLAN's template constants."""
     return Path(str(resources.files("flankit.data.flan2022") / "resources/flan_templates.json"))
 
 
@@ -85,6 +96,7 @@ class FewShotPattern:
 
     @property
     def inputs_with_target_prefix(self) -> str:
+        """The inputs pattern with its prefixes and delimiter, as FLAN joins exemplars."""
         return self.inputs_prefix + self.inputs + self.x_y_delimiter + self.targets_prefix
 
     @property
@@ -106,6 +118,20 @@ def few_shot_patterns(
     return tuple(FewShotPattern(**raw) for raw in raws)
 
 
+def fill_fields(pattern: str, fields: Mapping[str, Any]) -> str:
+    """`pattern` with each `{name}` replaced by `fields[name]` (FLAN's formatter; non-strings
+    via str); a missing field raises `MissingField`."""
+
+    def value(match: re.Match) -> str:
+        name = match.group(1)
+        if name not in fields:
+            raise MissingField(name)
+        value = fields[name]
+        return value if isinstance(value, str) else str(value)
+
+    return _FIELD.sub(value, pattern)
+
+
 def fill(
     pattern: str,
     fields: Mapping[str, Any],
@@ -113,20 +139,22 @@ def fill(
     task: str | None = None,
     where: str | None = None,
 ) -> str:
-    """`pattern` with each `{name}` replaced by `fields[name]` (FLAN's formatter)."""
+    """`fill_fields`, with a missing field reported as a FlankitError naming the task."""
+    try:
+        return fill_fields(pattern, fields)
+    except MissingField as exc:
+        name = exc.args[0]
+        raise FlankitError(
+            f"the template needs field {{{name}}}, which the row lacks",
+            file=where,
+            task=task,
+            field=name,
+        ) from None
 
-    def value(match: re.Match) -> str:
-        name = match.group(1)
-        if name not in fields:
-            raise FlankitError(
-                f"the template needs field {{{name}}}, which the row lacks",
-                file=where,
-                task=task,
-                field=name,
-            )
-        return str(fields[name])
 
-    return _FIELD.sub(value, pattern)
+def pattern_fields(pattern: str) -> set[str]:
+    """The field names a FLAN pattern uses."""
+    return set(_FIELD.findall(pattern))
 
 
 def as_templates(
@@ -171,19 +199,65 @@ class Shot:
     template: int
 
 
-def _count(text: str) -> int:
-    return len(text) // 4 + 1
-
-
-def _fit(shots: list[Pair], query_inputs: str, count_tokens: Callable[[str], int]) -> list[Pair]:
-    budget = FEW_SHOT_MAX_LEN - count_tokens(query_inputs)
-    kept = []
-    for inputs, targets in shots:
+def fit(
+    query_inputs: str,
+    shots: Sequence[Pair],
+    count_tokens: Callable[[str], int] = approx_tokens,
+    max_len: int = FEW_SHOT_MAX_LEN,
+) -> int:
+    """How many of the leading exemplars fit the budget the query leaves (FLAN counts T5
+    tokens; the default counts about 4 characters a token)."""
+    budget = max_len - count_tokens(query_inputs)
+    for n, (inputs, targets) in enumerate(shots):
         budget -= count_tokens(inputs) + count_tokens(targets)
         if budget < 0:
-            break
-        kept.append((inputs, targets))
-    return kept
+            return n
+    return len(shots)
+
+
+def assemble_mix(
+    patterns: Sequence[FewShotPattern],
+    query: Pair,
+    shots: Sequence[Pair],
+    separator: str,
+    fields: Mapping[str, Any],
+    count_tokens: Callable[[str], int] = approx_tokens,
+    max_len: int = FEW_SHOT_MAX_LEN,
+) -> tuple[str, str, int]:
+    """A `mix` prompt from its filled query and exemplars: (inputs, targets, shots kept).
+    The prompt sits in the second pattern's `input_pattern`, whose other fields are the row's."""
+    n = fit(query[0], shots, count_tokens, max_len)
+    joined = "".join(i + t + separator for i, t in shots[:n]) + query[0]
+    tail = patterns[1 % len(patterns)]
+    outer = tail.input_pattern.replace("{final_suffix}", tail.final_suffix)
+    outer = outer.replace("{{", "{").replace("}}", "}")
+    return fill_fields(outer, {**fields, "inputs": joined.rstrip(" ")}), query[1], n
+
+
+def assemble_x_shot(
+    query: Pair,
+    shots: Sequence[Pair],
+    count_tokens: Callable[[str], int] = approx_tokens,
+    max_len: int = FEW_SHOT_MAX_LEN,
+) -> tuple[str, str, int]:
+    """An `x_shot` prompt from its filled query and same-pattern exemplars (targets ending in
+    their separator): (inputs, stripped targets, shots kept)."""
+    n = fit(query[0], shots, count_tokens, max_len)
+    inputs = "".join(i + t for i, t in shots[:n]) + query[0]
+    return inputs.rstrip(" "), query[1].strip(), n
+
+
+def _fill_shot(
+    patterns: Sequence[FewShotPattern], shot: Shot, *, separator: bool, task: str | None
+) -> Pair:
+    """(inputs, targets) of one exemplar or query in its pattern; with `separator` the targets
+    end in the pattern's example separator."""
+    p = patterns[shot.template % len(patterns)]
+    targets = p.targets_with_separator if separator else p.targets
+    return (
+        fill(p.inputs_with_target_prefix, shot.fields, task=task),
+        fill(targets, shot.fields, task=task),
+    )
 
 
 def mix_prompt(
@@ -193,27 +267,16 @@ def mix_prompt(
     separator: str,
     *,
     task: str | None = None,
-    count_tokens: Callable[[str], int] = _count,
+    count_tokens: Callable[[str], int] = approx_tokens,
 ) -> tuple[str, str, int]:
     """FLAN's `template_mix` few-shot prompt: (inputs, targets, shots kept). Template indexes
     refer to the patterns marked `in_template_mix`."""
     mix = [p for p in patterns if p.in_template_mix]
     if not mix:
         raise FlankitError("no few-shot pattern is marked in_template_mix", task=task)
-
-    def render(shot: Shot) -> Pair:
-        p = mix[shot.template % len(mix)]
-        return (
-            fill(p.inputs_with_target_prefix, shot.fields, task=task),
-            fill(p.targets, shot.fields, task=task),
-        )
-
-    q_inputs, q_targets = render(query)
-    kept = _fit([render(s) for s in shots], q_inputs, count_tokens)
-    text = "".join(i + t + separator for i, t in kept) + q_inputs
-    suffix = patterns[1 % len(patterns)]
-    pattern = suffix.input_pattern.replace("{final_suffix}", suffix.final_suffix)
-    return pattern.replace("{{inputs}}", text.rstrip(" ")), q_targets, len(kept)
+    q = _fill_shot(mix, query, separator=False, task=task)
+    pairs = [_fill_shot(mix, s, separator=False, task=task) for s in shots]
+    return assemble_mix(patterns, q, pairs, separator, query.fields, count_tokens)
 
 
 def x_shot_prompt(
@@ -222,25 +285,15 @@ def x_shot_prompt(
     shots: Sequence[Shot],
     *,
     task: str | None = None,
-    count_tokens: Callable[[str], int] = _count,
+    count_tokens: Callable[[str], int] = approx_tokens,
 ) -> tuple[str, str, int]:
     """FLAN's `template_0to10_x_shot` prompt: exemplars rendered with another template than the
     query's are dropped; (inputs, targets, shots kept)."""
-
-    def render(shot: Shot) -> Pair:
-        p = patterns[shot.template % len(patterns)]
-        return (
-            fill(p.inputs_with_target_prefix, shot.fields, task=task),
-            fill(p.targets_with_separator, shot.fields, task=task),
-        )
-
-    q_inputs, q_targets = render(query)
-    same = [
-        render(s) for s in shots if s.template % len(patterns) == query.template % len(patterns)
-    ]
-    kept = _fit(same, q_inputs, count_tokens)
-    text = "".join(i + t for i, t in kept) + q_inputs
-    return text.rstrip(" "), q_targets.strip(), len(kept)
+    q = _fill_shot(patterns, query, separator=True, task=task)
+    n = len(patterns)
+    same = [s for s in shots if s.template % n == query.template % n]
+    pairs = [_fill_shot(patterns, s, separator=True, task=task) for s in same]
+    return assemble_x_shot(q, pairs, count_tokens)
 
 
 def draw_shots(
@@ -319,25 +372,64 @@ class FieldsView(Sequence):
         return out
 
 
+def key_and_task(source: Any, inverted: bool) -> tuple[str, str]:
+    """FLAN's template key and task name of a CoT or Dialog source, forward or inverted."""
+    return (source.inverted_key, source.inverted_task) if inverted else (source.key, source.task)
+
+
+def render_example(
+    render: Callable,
+    source: Any,
+    task: Any,
+    index: int,
+    variant: Any,
+    rows: Sequence,
+    rng: random.Random,
+    *,
+    inverted: bool,
+    cot: bool,
+) -> Rendered:
+    """A CoT or Dialog mixture task's example `index` (flankit's `Rendered`), by the
+    collection's `render` over `rows` (a `FieldsView` of the task's examples); `cot` says
+    whether the rendering shows a rationale."""
+    template_type = FORMAT_TO_TEMPLATE_TYPE[variant.format]
+    inputs, targets, tid, shots = render(
+        source, rows, index, template_type, rng.randrange(1 << 30), rng, inverted=inverted
+    )
+    return Rendered(
+        task.name,
+        task.collection,
+        index,
+        inputs,
+        targets,
+        tid,
+        variant.format,
+        cot,
+        inverted,
+        shots,
+    )
+
+
 def zs_fs_submix_rows(
     render: Callable,
     source: Any,
     rows: Sequence,
-    template_type: str,
+    template_type: str = "zs_opt",
     *,
-    inverted: bool,
-    seed: int,
+    inverted: bool = False,
+    seed: int = 0,
     collection: str,
     task_source: str,
 ) -> Iterator[dict[str, str]]:
     """Every row of a CoT or Dialog source in the published submix schema (these collections
-    have zs_opt and fs_opt rows only); templates round-robin by row position."""
+    have zs_opt and fs_opt rows only); templates round-robin by row position. `render` is the
+    collection's (`cot.render`, `dialog.render`)."""
     if template_type not in ("zs_opt", "fs_opt"):
         raise FlankitError(
             f"{collection} has no {template_type!r} rows in Flan 2022 (zs_opt and fs_opt only)",
             task=source.task,
         )
-    task = source.inverted_task if inverted else source.task
+    _, task = key_and_task(source, inverted)
     rng = random.Random(f"{seed}|{task}|{template_type}")
     for i in range(len(rows)):
         inputs, targets, _, _ = render(source, rows, i, template_type, i, rng, inverted=inverted)
