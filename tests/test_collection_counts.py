@@ -13,6 +13,7 @@ from flankit.cli import main
 from flankit.data.collections import CollectionSpec
 from flankit.data.collections import counts as counts_mod
 from flankit.data.collections.counts import cache_file, collection_counts
+from flankit.errors import FlankitError
 
 NIV2 = Path(__file__).resolve().parents[2] / "shared" / "data" / "niv2" / "tasks"
 
@@ -157,3 +158,56 @@ def test_bigbench_fast_utf8_path_counts_what_the_full_check_does(tmp_path, monke
     # `data ls` (cold, then from the cache) lists the same counts as the full loader.
     assert collection_counts(spec, None) == full
     assert collection_counts(spec, None) == full
+
+
+def _bb_folder(tmp_path: Path, *, broken: bool) -> Path:
+    folder = tmp_path / "data" / "bigbench" / "tasks"
+    folder.mkdir(parents=True)
+    for name in REAL_BB[:3]:
+        shutil.copy(BIGBENCH / f"{name}.json", folder / f"{name}.json")
+    if broken:
+        (folder / "zz_broken.json").write_text('{"examples": [{"input": "a",', encoding="utf-8")
+    return folder
+
+
+def test_listing_counts_in_workers_equal_counting_one_by_one(niv2, tmp_path, monkeypatch):
+    if not BIGBENCH.is_dir():
+        pytest.skip("needs ../shared/data/bigbench")
+    specs = [
+        CollectionSpec(name="niv2", path=str(niv2)),
+        CollectionSpec(name="bigbench", path=str(_bb_folder(tmp_path, broken=False))),
+        CollectionSpec(name="world"),
+        CollectionSpec(name="cot", path=str(tmp_path / "absent")),
+    ]
+    real_pool, pools = counts_mod._pool, []
+    monkeypatch.setattr(counts_mod, "_pool", lambda jobs: None)  # one by one, in this process
+    serial = list(counts_mod.listing_counts(specs, None))
+    cache_file().unlink()
+    monkeypatch.setattr(
+        counts_mod, "_pool", lambda jobs: pools.append(real_pool(jobs)) or pools[-1]
+    )
+    side_by_side = list(counts_mod.listing_counts(specs, None))
+    if hasattr(os, "fork") and len(os.sched_getaffinity(0)) > 1:
+        assert pools[0] is not None  # counted in forked workers
+    assert side_by_side[:3] == serial[:3]
+    assert serial[:2] == [collection_counts(s, None) for s in specs[:2]]  # now from the cache
+    assert [str(e) for e in (serial[3], side_by_side[3])] == [str(serial[3])] * 2
+    assert isinstance(side_by_side[3], FlankitError) and "directory not found" in str(serial[3])
+    # Written once, by the listing: both file-backed collections, not the generated one.
+    entries = json.loads(cache_file().read_text(encoding="utf-8"))["entries"]
+    assert sorted(json.loads(k)[0] for k in entries) == ["bigbench", "niv2"]
+
+
+def test_data_ls_names_a_malformed_file_and_lists_the_rest(tmp_path, monkeypatch, capsys):
+    if not BIGBENCH.is_dir():
+        pytest.skip("needs ../shared/data/bigbench")
+    monkeypatch.setenv("FLANKIT_CACHE", str(tmp_path / "cache"))
+    folder = _bb_folder(tmp_path, broken=True)
+    monkeypatch.setenv("FLANKIT_DATA", str(folder.parents[1]))
+    assert main(["data", "ls"]) == 0
+    cold = capsys.readouterr().out
+    assert main(["data", "ls"]) == 0
+    assert capsys.readouterr().out == cold
+    line = next(x for x in cold.splitlines() if x.startswith("bigbench:"))
+    assert "not available" in line and "zz_broken.json:1" in line and "invalid JSON" in line
+    assert "\nworld: 10 tasks, 240 examples\n" in cold
