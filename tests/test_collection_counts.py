@@ -13,7 +13,6 @@ from flankit.cli import main
 from flankit.data.collections import CollectionSpec
 from flankit.data.collections import counts as counts_mod
 from flankit.data.collections.counts import cache_file, collection_counts
-from flankit.errors import FlankitError
 
 NIV2 = Path(__file__).resolve().parents[2] / "shared" / "data" / "niv2" / "tasks"
 
@@ -168,34 +167,6 @@ def _bb_folder(tmp_path: Path, *, broken: bool) -> Path:
     if broken:
         (folder / "zz_broken.json").write_text('{"examples": [{"input": "a",', encoding="utf-8")
     return folder
-
-
-def test_listing_counts_in_workers_equal_counting_one_by_one(niv2, tmp_path, monkeypatch):
-    if not BIGBENCH.is_dir():
-        pytest.skip("needs ../shared/data/bigbench")
-    specs = [
-        CollectionSpec(name="niv2", path=str(niv2)),
-        CollectionSpec(name="bigbench", path=str(_bb_folder(tmp_path, broken=False))),
-        CollectionSpec(name="world"),
-        CollectionSpec(name="cot", path=str(tmp_path / "absent")),
-    ]
-    real_pool, pools = counts_mod._pool, []
-    monkeypatch.setattr(counts_mod, "_pool", lambda jobs: None)  # one by one, in this process
-    serial = list(counts_mod.listing_counts(specs, None))
-    cache_file().unlink()
-    monkeypatch.setattr(
-        counts_mod, "_pool", lambda jobs: pools.append(real_pool(jobs)) or pools[-1]
-    )
-    side_by_side = list(counts_mod.listing_counts(specs, None))
-    if hasattr(os, "fork") and len(os.sched_getaffinity(0)) > 1:
-        assert pools[0] is not None  # counted in forked workers
-    assert side_by_side[:3] == serial[:3]
-    assert serial[:2] == [collection_counts(s, None) for s in specs[:2]]  # now from the cache
-    assert [str(e) for e in (serial[3], side_by_side[3])] == [str(serial[3])] * 2
-    assert isinstance(side_by_side[3], FlankitError) and "directory not found" in str(serial[3])
-    # Written once, by the listing: both file-backed collections, not the generated one.
-    entries = json.loads(cache_file().read_text(encoding="utf-8"))["entries"]
-    assert sorted(json.loads(k)[0] for k in entries) == ["bigbench", "niv2"]
 
 
 def test_data_ls_names_a_malformed_file_and_lists_the_rest(tmp_path, monkeypatch, capsys):

@@ -14,7 +14,7 @@ from flankit.errors import FlankitError, describe_failure, suggest
 
 def _data_ls(args: argparse.Namespace) -> int:
     from flankit.data.collections import KINDS, CollectionSpec
-    from flankit.data.collections.counts import count, listing_counts
+    from flankit.data.collections.counts import collection_counts, count
 
     if args.collection and args.collection not in KINDS and not args.path:
         raise FlankitError(
@@ -23,66 +23,43 @@ def _data_ls(args: argparse.Namespace) -> int:
             + "; a collection of your own needs --path to its YAML file",
         )
     names = [args.collection] if args.collection else list(KINDS)
-    detail = bool(args.collection or args.verbose)
-    counted = [] if args.catalog else [n for n in names if not _has_catalog(n)]
-    specs = [CollectionSpec(name=n, path=args.path) for n in counted]
-    # Without detail the counts are enough: cached by their files, else counted side by side.
-    listed = None if detail else dict(zip(counted, listing_counts(specs, args.data_root)))
     for name in names:
         if _catalog_listed(name, args):
             continue
         if args.catalog:
             continue
         spec = CollectionSpec(name=name, path=args.path)
+        detail = bool(args.collection or args.verbose)
         try:
-            if listed is None:
+            if detail:
                 counts, tasks = count(spec, args.data_root)
-            elif isinstance(listed[name], FlankitError):
-                raise listed[name]
             else:
-                counts = listed[name]
+                counts = collection_counts(spec, args.data_root)  # cached by its files
         except FlankitError as exc:
             if args.collection:  # the one collection asked for: a failure, not a listing
                 raise
             print(f"{name}: not available ({exc})")
             continue
-        _print_counts(name, counts)
-        if detail:
-            _print_tasks(tasks)
-    return 0
-
-
-def _print_counts(name: str, counts) -> None:
-    print(
-        f"{name}: {counts.tasks} tasks, {counts.examples:,} examples"
-        + (f", {counts.excluded} held out as benchmark sources" if counts.excluded else "")
-        + (f", {counts.bad_total} bad rows skipped" if counts.bad_total else "")
-    )
-    for sample in counts.bad_samples[:5]:
-        print(f"  skipped: {sample}")
-    if counts.bad_total > 5:
-        print(f"  ... and {counts.bad_total - 5} more skipped rows")
-
-
-def _print_tasks(tasks) -> None:
-    for t in tasks:
-        kinds = [k for k in ("cot", "inverted") if t.by_kind[k]]
-        flags = ", ".join(
-            [f"{len(t.templates)} templates"]
-            + (["options"] if t.has_options else [])
-            + kinds
-            + (["held out"] if t.meta.get("held_out") else [])
+        print(
+            f"{name}: {counts.tasks} tasks, {counts.examples:,} examples"
+            + (f", {counts.excluded} held out as benchmark sources" if counts.excluded else "")
+            + (f", {counts.bad_total} bad rows skipped" if counts.bad_total else "")
         )
-        print(f"  {t.name:<50} {len(t):>7,}  {flags}")
-
-
-def _has_catalog(name: str) -> bool:
-    """Whether a kind is listed from an offline catalog (`_catalog_listed`), not counted."""
-    import importlib
-
-    from flankit.data.collections import KINDS
-
-    return name in KINDS and hasattr(importlib.import_module(KINDS[name]), "catalog")
+        for sample in counts.bad_samples[:5]:
+            print(f"  skipped: {sample}")
+        if counts.bad_total > 5:
+            print(f"  ... and {counts.bad_total - 5} more skipped rows")
+        if detail:
+            for t in tasks:
+                kinds = [k for k in ("cot", "inverted") if t.by_kind[k]]
+                flags = ", ".join(
+                    [f"{len(t.templates)} templates"]
+                    + (["options"] if t.has_options else [])
+                    + kinds
+                    + (["held out"] if t.meta.get("held_out") else [])
+                )
+                print(f"  {t.name:<50} {len(t):>7,}  {flags}")
+    return 0
 
 
 def _catalog_listed(name: str, args: argparse.Namespace) -> bool:

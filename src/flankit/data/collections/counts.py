@@ -7,9 +7,7 @@ in each folder the collection's tasks were read from, and of the module that loa
 file changed, added or removed there makes the entry stale, and the collection is loaded and
 counted again. A collection whose tasks do not all come from files (synthetic, world) is never
 cached: it is loaded each time (it is cheap). The cache is an optimisation only: when it cannot
-be read or written, the counts are computed as without it. `listing_counts` counts the
-collections that are not cached side by side, one worker process per CPU (forked, so nothing is
-imported again), and writes the cache once, from the listing process.
+be read or written, the counts are computed as without it.
 
 Example (world is generated, so it is counted, not cached):
     >>> from flankit.data.collections import CollectionSpec
@@ -21,10 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import multiprocessing
 import os
-from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -33,7 +28,6 @@ from flankit.data.collections import data_root, kind_module
 from flankit.data.collections.spec import CollectionSpec
 from flankit.data.sources import BadRows
 from flankit.data.tasks import Task
-from flankit.errors import FlankitError
 from flankit.outputs import write_atomic
 
 VERSION = 1
@@ -111,104 +105,21 @@ def count(spec: CollectionSpec, root: str | Path | None) -> tuple[Counts, list[T
     return counts, tasks
 
 
-def _cached(store: dict, spec: CollectionSpec, root: str | Path | None) -> Counts | None:
-    """The counts kept for `spec` if none of its files changed since, else None."""
-    try:
-        module = kind_module(spec).__file__ or ""
-    except FlankitError:
-        return None  # counting it says why
-    entry = store["entries"].get(_key(spec, root))
-    if entry and entry["stamp"] and entry["stamp"] == _stamp(entry["folders"], module):
-        return Counts(**entry["counts"])
-    return None
-
-
-def _key(spec: CollectionSpec, root: str | Path | None) -> str:
-    return json.dumps([spec.name, spec.path, str(data_root(str(root) if root else None))])
-
-
-def _counted(spec: CollectionSpec, root: str | Path | None) -> tuple[Counts, list[str] | None]:
-    """The counts and the folders to stamp them by (None: not all from files)."""
-    counts, tasks = count(spec, root)
-    return counts, _folders(tasks)
-
-
-def _remember(store: dict, spec: CollectionSpec, root, counts: Counts, folders) -> bool:
-    """Put the counts in `store` if they can be cached; whether they were."""
-    if folders is None:
-        return False
-    stamp = _stamp(folders, kind_module(spec).__file__ or "")
-    entry = {"folders": folders, "stamp": stamp, "counts": asdict(counts)}
-    store["entries"][_key(spec, root)] = entry
-    return True
-
-
-def _write_store(store: dict) -> None:
-    with contextlib.suppress(OSError):
-        cache_file().parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(cache_file(), json.dumps(store))
-
-
 def collection_counts(spec: CollectionSpec, root: str | Path | None) -> Counts:
     """The collection's counts: from the cache when none of its files changed, else counted
     (and cached, for a collection read from files)."""
+    key = json.dumps([spec.name, spec.path, str(data_root(str(root) if root else None))])
+    module = kind_module(spec).__file__ or ""
     store = _read_store()
-    cached = _cached(store, spec, root)
-    if cached is not None:
-        return cached
-    counts, folders = _counted(spec, root)
-    if _remember(store, spec, root, counts, folders):
-        _write_store(store)
+    entry = store["entries"].get(key)
+    if entry and entry["stamp"] and entry["stamp"] == _stamp(entry["folders"], module):
+        return Counts(**entry["counts"])
+    counts, tasks = count(spec, root)
+    folders = _folders(tasks)
+    if folders is not None:
+        stamp = _stamp(folders, module)
+        store["entries"][key] = {"folders": folders, "stamp": stamp, "counts": asdict(counts)}
+        with contextlib.suppress(OSError):
+            cache_file().parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(cache_file(), json.dumps(store))
     return counts
-
-
-def _counted_in_worker(spec: CollectionSpec, root) -> tuple[Counts, list[str] | None] | str:
-    # A FlankitError comes back as its text: the listing prints it, and text always pickles.
-    try:
-        return _counted(spec, root)
-    except FlankitError as exc:
-        return str(exc)
-
-
-def _pool(jobs: int) -> ProcessPoolExecutor | None:
-    """Worker processes for `jobs` counts: as many as there are CPUs to run them; None for
-    one, or where processes cannot be forked (spawning would import everything again)."""
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    workers = min(jobs, cpus or 1)
-    if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
-        return None
-    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
-
-
-def listing_counts(
-    specs: list[CollectionSpec], root: str | Path | None
-) -> Iterator[Counts | FlankitError]:
-    """`collection_counts` of each spec, in order (a FlankitError for one that cannot be
-    counted), the uncached ones counted side by side in worker processes, one per CPU.
-
-    Example:
-        >>> [c.tasks for c in listing_counts([CollectionSpec(name="world")], None)]
-        [10]
-    """
-    store = _read_store()
-    cached = [_cached(store, spec, root) for spec in specs]
-    todo = [i for i, c in enumerate(cached) if c is None]
-    pool = _pool(len(todo))
-    futures = {i: pool.submit(_counted_in_worker, specs[i], root) for i in todo} if pool else {}
-    changed = False
-    try:
-        for i, spec in enumerate(specs):
-            if cached[i] is not None:
-                yield cached[i]
-                continue
-            result = futures[i].result() if pool else _counted_in_worker(spec, root)
-            if isinstance(result, str):
-                yield FlankitError(result)
-                continue
-            changed |= _remember(store, spec, root, *result)
-            yield result[0]
-    finally:
-        if pool:
-            pool.shutdown(cancel_futures=True)
-        if changed:
-            _write_store(store)
