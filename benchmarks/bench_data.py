@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -122,8 +123,10 @@ def _best(run, repeats: int = 5) -> float:
     return min(times)
 
 
-def _ls_once(src: Path, cache: str) -> tuple[float, str]:
+def _ls_once(src: Path, cache: str) -> tuple[float, float, str]:
+    """Wall and CPU (user + system) seconds of one `flankit data ls`, and what it printed."""
     env = {**os.environ, "PYTHONPATH": str(src), "FLANKIT_CACHE": cache}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     out = subprocess.run(
         [sys.executable, "-m", "flankit.cli", "data", "ls"],
@@ -133,7 +136,10 @@ def _ls_once(src: Path, cache: str) -> tuple[float, str]:
         text=True,
         check=True,
     ).stdout
-    return time.perf_counter() - t0, out
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return wall, cpu, out
 
 
 def bench_ls(repeats: int, baseline: str | None) -> None:
@@ -146,17 +152,18 @@ def bench_ls(repeats: int, baseline: str | None) -> None:
         ).stdout
         subprocess.run(["tar", "-x", "-C", str(base)], input=archive, check=True)
         trees = {f"baseline {baseline}": base / "src", **trees}
-    times: dict[tuple[str, str], list[float]] = {
-        (t, m): [] for t in trees for m in ("cold", "warm")
-    }
+    runs = [(t, m) for t in trees for m in ("cold", "warm")]
+    times: dict[tuple[str, str], list[float]] = {r: [] for r in runs}
+    cpus: dict[tuple[str, str], list[float]] = {r: [] for r in runs}
     listings = set()
     load_before = os.getloadavg()
     for _ in range(repeats):
         for label, src in trees.items():
             cache = tempfile.mkdtemp(prefix="flankit-ls-cache-")
             for mode in ("cold", "warm"):
-                seconds, out = _ls_once(src, cache)
+                seconds, cpu, out = _ls_once(src, cache)
                 times[label, mode].append(seconds)
+                cpus[label, mode].append(cpu)
                 listings.add(out)
     load_after = os.getloadavg()
     if len(listings) != 1:
@@ -166,13 +173,16 @@ def bench_ls(repeats: int, baseline: str | None) -> None:
         f"{load_before[2]:.2f}, after {load_after[0]:.2f}/{load_after[1]:.2f}/{load_after[2]:.2f}; "
         f"{os.cpu_count()} CPUs; {repeats} runs each"
     )
-    print("| tree | run | median s | fastest s | median vs baseline |")
-    print("|---|---|---:|---:|---:|")
+    print("| tree | run | median s | fastest s | median CPU s | median vs baseline |")
+    print("|---|---|---:|---:|---:|---:|")
     first = next(iter(trees))
     for (label, mode), ts in times.items():
         ratio = statistics.median(times[first, mode]) / statistics.median(ts)
         vs = f"{ratio:.2f}x faster" if baseline and label != first else ""
-        print(f"| {label} | {mode} | {statistics.median(ts):.2f} | {min(ts):.2f} | {vs} |")
+        cpu = statistics.median(cpus[label, mode])
+        print(
+            f"| {label} | {mode} | {statistics.median(ts):.2f} | {min(ts):.2f} | {cpu:.2f} | {vs} |"
+        )
 
 
 def bench_submix(rows: int, small: int) -> None:
