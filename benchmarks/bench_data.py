@@ -2,6 +2,7 @@
 
     python benchmarks/bench_data.py [--examples 50000] [--num-proc 2]
     python benchmarks/bench_data.py --submix [--rows 500000] [--small-rows 50000]
+    python benchmarks/bench_data.py --ls [--baseline REV] [--repeats 7]
 
 Prints examples/s, packing efficiency (encoder-decoder inputs and targets, and decoder-only),
 and the ratio of the whole pipeline's time (load, decontaminate, render, tokenize, pack, write)
@@ -11,6 +12,11 @@ to the time a fast tokenizer takes to encode the same texts (the floor).
 task_source, task_name, template_type) and measures the submix route: the peak RSS of a whole
 `flan2022_submix.yaml`-style build (every row once, each size in a fresh process) at both sizes,
 and the submix reader's speed against pyarrow reading the same columns alone.
+
+`--ls` times `flankit data ls` as a user runs it, a fresh process each time, cold (an empty
+`$FLANKIT_CACHE`) then warm, on the shared data; with `--baseline REV` the same runs of that
+revision's `src/` (interleaved, so both see the same machine load) and the ratio, after checking
+that both print the same listing.
 """
 
 from __future__ import annotations
@@ -18,6 +24,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from contextlib import ExitStack
@@ -113,6 +123,68 @@ def _best(run, repeats: int = 5) -> float:
     return min(times)
 
 
+def _ls_once(src: Path, cache: str) -> tuple[float, float, str]:
+    """Wall and CPU (user + system) seconds of one `flankit data ls`, and what it printed."""
+    env = {**os.environ, "PYTHONPATH": str(src), "FLANKIT_CACHE": cache}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    out = subprocess.run(
+        [sys.executable, "-m", "flankit.cli", "data", "ls"],
+        cwd=ROOT,  # the data root defaults to ../shared/data
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return wall, cpu, out
+
+
+def bench_ls(repeats: int, baseline: str | None) -> None:
+    """Cold and warm `flankit data ls` of this tree (and of `baseline`): median and fastest."""
+    trees = {"this tree": ROOT / "src"}
+    if baseline:
+        base = Path(tempfile.mkdtemp(prefix="flankit-ls-baseline-"))
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", baseline, "src"], capture_output=True, check=True
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(base)], input=archive, check=True)
+        trees = {f"baseline {baseline}": base / "src", **trees}
+    runs = [(t, m) for t in trees for m in ("cold", "warm")]
+    times: dict[tuple[str, str], list[float]] = {r: [] for r in runs}
+    cpus: dict[tuple[str, str], list[float]] = {r: [] for r in runs}
+    listings = set()
+    load_before = os.getloadavg()
+    for _ in range(repeats):
+        for label, src in trees.items():
+            cache = tempfile.mkdtemp(prefix="flankit-ls-cache-")
+            for mode in ("cold", "warm"):
+                seconds, cpu, out = _ls_once(src, cache)
+                times[label, mode].append(seconds)
+                cpus[label, mode].append(cpu)
+                listings.add(out)
+    load_after = os.getloadavg()
+    if len(listings) != 1:
+        raise SystemExit("the listings differ between runs or trees")
+    print(
+        f"load average (1/5/15 min) before {load_before[0]:.2f}/{load_before[1]:.2f}/"
+        f"{load_before[2]:.2f}, after {load_after[0]:.2f}/{load_after[1]:.2f}/{load_after[2]:.2f}; "
+        f"{os.cpu_count()} CPUs; {repeats} runs each"
+    )
+    print("| tree | run | median s | fastest s | median CPU s | median vs baseline |")
+    print("|---|---|---:|---:|---:|---:|")
+    first = next(iter(trees))
+    for (label, mode), ts in times.items():
+        ratio = statistics.median(times[first, mode]) / statistics.median(ts)
+        vs = f"{ratio:.2f}x faster" if baseline and label != first else ""
+        cpu = statistics.median(cpus[label, mode])
+        print(
+            f"| {label} | {mode} | {statistics.median(ts):.2f} | {min(ts):.2f} | {cpu:.2f} | {vs} |"
+        )
+
+
 def bench_submix(rows: int, small: int) -> None:
     import subprocess
     import sys
@@ -191,7 +263,13 @@ def main() -> None:
     ap.add_argument("--submix", action="store_true", help="benchmark the published-submix route")
     ap.add_argument("--rows", type=int, default=500_000, help="--submix: rows of the large file")
     ap.add_argument("--small-rows", type=int, default=50_000, help="--submix: the small file")
+    ap.add_argument("--ls", action="store_true", help="time `flankit data ls`, cold and warm")
+    ap.add_argument("--baseline", help="--ls: also time this git revision's src/ (e.g. main)")
+    ap.add_argument("--repeats", type=int, default=7, help="--ls: runs of each")
     args = ap.parse_args()
+    if args.ls:
+        bench_ls(args.repeats, args.baseline)
+        return
     if args.submix:
         bench_submix(args.rows, args.small_rows)
         return

@@ -155,6 +155,19 @@ CASES = [
         r"x.json:#1: task bb_x: field input: invalid UTF-8",
         "bb_x",
     ),
+    # Valid UTF-8 bytes, but a JSON escape that parses to a lone surrogate: still refused.
+    (
+        bigbench,
+        {"row": b'{"input": "caf\\udce9", "target": "w"}'},
+        r"x.json:#1: task bb_x: field input: invalid UTF-8",
+        "bb_x",
+    ),
+    (
+        bigbench,
+        {"row": b'{"input": "q", "target_scores": {"\\ud800": 1, "b": 0}}'},
+        r"x.json:#1: task bb_x: field target_scores: invalid UTF-8",
+        "bb_x",
+    ),
     (
         bigbench,
         {"row": b'{"input": "", "target": "w"}'},

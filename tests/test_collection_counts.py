@@ -105,3 +105,80 @@ def test_data_ls_prints_the_same_cold_and_warm(niv2, monkeypatch, capsys):
     warm = capsys.readouterr().out
     assert cold == warm and "\nniv2: " in "\n" + cold
     assert cache_file().is_file()
+
+
+BIGBENCH = NIV2.parents[1] / "bigbench" / "tasks"
+# A malformed row (physics_questions #0 has no input), multiple choice with empty inputs, both
+# `target` and `target_scores`, lists of targets, and non-ASCII text.
+REAL_BB = (
+    "physics_questions",
+    "cause_and_effect__one_sentence",
+    "arithmetic__1_digit_addition",
+    "auto_categorization",
+    "misconceptions_russian",
+)
+
+
+def _loaded(spec, monkeypatch, *, fast: bool):
+    from flankit.data import sources
+    from flankit.data.collections import bigbench
+
+    real = sources.read_json_checked
+    checked = real if fast else (lambda path, task=None: (real(path, task=task)[0], False))
+    monkeypatch.setattr(bigbench, "read_json_checked", checked)
+    counts, tasks = counts_mod.count(spec, None)
+    return counts, {t.name: [(e.where, e.fields) for e in t.examples] for t in tasks}
+
+
+def test_bigbench_fast_utf8_path_counts_what_the_full_check_does(tmp_path, monkeypatch):
+    if not BIGBENCH.is_dir():
+        pytest.skip("needs ../shared/data/bigbench")
+    monkeypatch.setenv("FLANKIT_CACHE", str(tmp_path / "cache"))
+    folder = tmp_path / "bigbench"
+    folder.mkdir()
+    for name in REAL_BB:
+        shutil.copy(BIGBENCH / f"{name}.json", folder / f"{name}.json")
+    # An edge the fast path must not skip: valid UTF-8 whose escape parses to a lone surrogate.
+    data = json.loads((BIGBENCH / "auto_categorization.json").read_text(encoding="utf-8"))
+    data["examples"][2]["input"] = "caf@@"
+    text = json.dumps(data).replace("caf@@", "caf\\udce9")
+    (folder / "auto_categorization_escaped.json").write_text(text, encoding="utf-8")
+    spec = CollectionSpec(name="bigbench", path=str(folder), include_benchmark_sources=True)
+
+    fast, fast_rows = _loaded(spec, monkeypatch, fast=True)
+    full, full_rows = _loaded(spec, monkeypatch, fast=False)
+    assert fast == full and fast_rows == full_rows
+    assert fast.tasks == 6 and fast.bad_total == 2
+    assert fast.examples == sum(len(r) for r in full_rows.values())
+    assert any("physics_questions.json:#0" in s and "input" in s for s in fast.bad_samples)
+    assert any(
+        "auto_categorization_escaped.json:#2" in s and "UTF-8" in s for s in fast.bad_samples
+    )
+    # `data ls` (cold, then from the cache) lists the same counts as the full loader.
+    assert collection_counts(spec, None) == full
+    assert collection_counts(spec, None) == full
+
+
+def _bb_folder(tmp_path: Path, *, broken: bool) -> Path:
+    folder = tmp_path / "data" / "bigbench" / "tasks"
+    folder.mkdir(parents=True)
+    for name in REAL_BB[:3]:
+        shutil.copy(BIGBENCH / f"{name}.json", folder / f"{name}.json")
+    if broken:
+        (folder / "zz_broken.json").write_text('{"examples": [{"input": "a",', encoding="utf-8")
+    return folder
+
+
+def test_data_ls_names_a_malformed_file_and_lists_the_rest(tmp_path, monkeypatch, capsys):
+    if not BIGBENCH.is_dir():
+        pytest.skip("needs ../shared/data/bigbench")
+    monkeypatch.setenv("FLANKIT_CACHE", str(tmp_path / "cache"))
+    folder = _bb_folder(tmp_path, broken=True)
+    monkeypatch.setenv("FLANKIT_DATA", str(folder.parents[1]))
+    assert main(["data", "ls"]) == 0
+    cold = capsys.readouterr().out
+    assert main(["data", "ls"]) == 0
+    assert capsys.readouterr().out == cold
+    line = next(x for x in cold.splitlines() if x.startswith("bigbench:"))
+    assert "not available" in line and "zz_broken.json:1" in line and "invalid JSON" in line
+    assert "\nworld: 10 tasks, 240 examples\n" in cold

@@ -20,6 +20,7 @@ import csv
 import gzip
 import json
 import math
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,20 +121,21 @@ def _first_text(value: Any) -> str | None:
 def _readable_entries(
     entries: list,
     place: str,
-    texts: Callable[[dict], dict[str, Any]],
+    texts: Callable[[dict], dict[str, Any]] | None,
     *,
     task: str,
     bad: BadRows,
     what: str,
 ) -> Iterator[tuple[str, dict]]:
     """(where, entry) for each entry of a JSON list that is an object whose fields picked by
-    `texts` are valid UTF-8; every other entry goes to `bad`. `where` is "{place}#{index}"."""
+    `texts` are valid UTF-8 (not checked when `texts` is None: the file is known to be clean);
+    every other entry goes to `bad`. `where` is "{place}#{index}"."""
     for i, entry in enumerate(entries):
         where = f"{place}#{i}"
         if not isinstance(entry, dict):
             bad.handle(FlankitError(f"{what} is not an object", file=where, task=task))
             continue
-        error = utf8_error(texts(entry), file=where, task=task)
+        error = texts and utf8_error(texts(entry), file=where, task=task)
         if error:
             bad.handle(error)
             continue
@@ -144,6 +146,7 @@ def read_cot_tsv(path: str | Path, *, task: str, bad: BadRows) -> Iterator[Examp
     """Flan CoT TSV: no header; question, answer, chain of thought; literal `\\n` escapes."""
     path = str(path)
     names = ("question", "answer", "rationale")
+    utf8 = file_is_utf8(path)  # then no row can hold invalid UTF-8: skip the check row by row
     with open_text(path, task) as handle:
         for lineno, line in enumerate(handle, start=1):
             line = line.rstrip("\r\n")
@@ -160,7 +163,9 @@ def read_cot_tsv(path: str | Path, *, task: str, bad: BadRows) -> Iterator[Examp
                     )
                 )
                 continue
-            error = utf8_error(dict(zip(names, cols)), file=path, line=lineno, task=task)
+            error = not utf8 and utf8_error(
+                dict(zip(names, cols)), file=path, line=lineno, task=task
+            )
             if error:
                 bad.handle(error)
                 continue
@@ -181,19 +186,45 @@ def read_cot_tsv(path: str | Path, *, task: str, bad: BadRows) -> Iterator[Examp
 def read_json(path: str | Path, *, task: str | None = None) -> Any:
     """Parse a JSON file, turning errors into FlankitError with the line. Invalid UTF-8 inside
     strings is kept (as lone surrogates) for the example readers to refuse row by row."""
+    return read_json_checked(path, task=task)[0]
+
+
+# A JSON escape for a UTF-16 surrogate: the one way valid UTF-8 text can parse into a string
+# that holds a lone surrogate. Pairs (`\ud83d\ude00`) match too, which only costs the fast path.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def read_json_checked(path: str | Path, *, task: str | None = None) -> tuple[Any, bool]:
+    """`read_json`, and whether every string in it is known to be valid UTF-8 (the file is
+    UTF-8 and has no surrogate escape), so readers may skip the check field by field."""
     path = str(path)
     try:
-        text = Path(path).read_bytes().decode("utf-8", errors="surrogateescape")
+        raw = Path(path).read_bytes()
     except OSError as exc:
         raise FlankitError(f"cannot read: {exc.strerror}", file=path, task=task) from exc
+    try:
+        text = raw.decode("utf-8")
+        clean = _SURROGATE_ESCAPE.search(text) is None
+    except UnicodeDecodeError:
+        text, clean = raw.decode("utf-8", errors="surrogateescape"), False
     if not text.strip():
         raise FlankitError("empty file", file=path, task=task)
     try:
-        return json.loads(text)
+        return json.loads(text), clean
     except json.JSONDecodeError as exc:
         raise FlankitError(
             f"invalid JSON: {exc.msg}", file=path, line=exc.lineno, task=task
         ) from exc
+
+
+def file_is_utf8(path: str | Path) -> bool:
+    """Whether a whole file decodes as UTF-8 (False when it cannot be read: the reader that
+    opens it reports that)."""
+    try:
+        Path(path).read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    return True
 
 
 def _bigbench_texts(ex: dict) -> dict[str, Any]:
@@ -206,8 +237,11 @@ def _niv2_texts(inst: dict) -> dict[str, Any]:
     return {"input": inst.get("input"), "output": inst.get("output")}
 
 
-def bigbench_examples(data: dict, *, path: str, task: str, bad: BadRows) -> Iterator[Example]:
-    """BIG-bench `examples`: `input` plus `target` (str or list) and/or `target_scores`."""
+def bigbench_examples(
+    data: dict, *, path: str, task: str, bad: BadRows, utf8: bool = False
+) -> Iterator[Example]:
+    """BIG-bench `examples`: `input` plus `target` (str or list) and/or `target_scores`.
+    `utf8`: every string in `data` is known to be valid UTF-8 (`read_json_checked`)."""
     examples = data.get("examples")
     if not isinstance(examples, list):
         raise FlankitError("no 'examples' list", file=path, task=task, field="examples")
@@ -215,9 +249,8 @@ def bigbench_examples(data: dict, *, path: str, task: str, bad: BadRows) -> Iter
     error = utf8_error({"description": description}, file=path, task=task)
     if error:
         raise error
-    readable = _readable_entries(
-        examples, f"{path}:", _bigbench_texts, task=task, bad=bad, what="example"
-    )
+    texts = None if utf8 else _bigbench_texts
+    readable = _readable_entries(examples, f"{path}:", texts, task=task, bad=bad, what="example")
     for where, ex in readable:
         scores = ex.get("target_scores")
         has_scores = isinstance(scores, dict) and bool(scores)

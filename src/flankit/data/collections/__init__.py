@@ -15,8 +15,10 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import fnmatch
+import gc
 import importlib
 from pathlib import Path
 from types import ModuleType
@@ -124,7 +126,8 @@ def load_collection(
     """Load the tasks of one collection, filtered by the spec; excluded tasks go into `excluded`."""
     bad = bad if bad is not None else BadRows()
     excluded = excluded if excluded is not None else {}
-    tasks = kind_module(spec).load(spec, data_root(str(root) if root else None), bad)
+    with _gc_paused():
+        tasks = kind_module(spec).load(spec, data_root(str(root) if root else None), bad)
     kept = _select(spec, tasks, excluded)
     if spec.preprocess:
         kept = [_with_steps(task, spec.preprocess, bad) for task in kept]
@@ -135,6 +138,20 @@ def load_collection(
         for task in kept:
             task.examples = task.examples[: spec.examples_per_task]
     return kept
+
+
+@contextlib.contextmanager
+def _gc_paused():
+    """No cyclic garbage collection while a loader builds its rows: the 100k dicts of a large
+    collection are all kept, yet each allocation burst sets off a full scan of every object
+    alive (a third of bigbench's load time). Garbage without cycles is freed as usual."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _require_examples(tasks: list[Task], bad: BadRows) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from flankit.data.collections.spec import CollectionSpec, folder_for
-from flankit.data.sources import BadRows, bigbench_examples, read_json
+from flankit.data.sources import BadRows, bigbench_examples, read_json, read_json_checked
 from flankit.data.tasks import Task
 from flankit.data.templates import Template, literal
 from flankit.errors import FlankitError
@@ -58,12 +58,12 @@ def load(spec: CollectionSpec, root: Path, bad: BadRows) -> list[Task]:
         name = "bb_" + stem
         entry = index.get(stem, {})
         bbh = entry.get("bbh_source", stem.startswith(BBH_SOURCE_PREFIXES))
-        data = read_json(path, task=name)
+        data, utf8 = read_json_checked(path, task=name)
         if not isinstance(data, dict):
             raise FlankitError("a BIG-bench task file must hold a JSON object", file=str(path))
         if "examples" not in data and _is_parent_task(path, data):
             continue  # a task with subtasks: its examples are in the subtasks' files
-        examples = list(bigbench_examples(data, path=str(path), task=name, bad=bad))
+        examples = list(bigbench_examples(data, path=str(path), task=name, bad=bad, utf8=utf8))
         prefix = data.get("task_prefix") or ""
         native = Template(
             "bb_native",

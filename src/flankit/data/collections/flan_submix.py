@@ -18,14 +18,17 @@ Example (a config entry):
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flankit.data.collections.muffin import FORMAT_TYPES, PASSTHROUGH, types_of
 from flankit.data.collections.spec import CollectionSpec
-from flankit.data.flan2022 import muffin_sources, submix
+from flankit.data.flan2022 import muffin_sources
 from flankit.data.sources import BadRows
 from flankit.data.tasks import Task, prerendered
 from flankit.errors import FlankitError
+
+if TYPE_CHECKING:  # the reader (numpy, pyarrow) is imported when rows are read, not to list
+    from flankit.data.flan2022 import submix
 
 # kind -> (published folder name, task_source it holds)
 SUBMIXES = {
@@ -51,6 +54,8 @@ def _path(spec: CollectionSpec, root: Path) -> Path:
 
 def filters(spec: CollectionSpec) -> submix.Filters:
     """The rows the spec keeps: its formats, task sources (a named submix: its own) and tasks."""
+    from flankit.data.flan2022 import submix
+
     sources = spec.task_sources
     if sources is None and spec.name in SUBMIXES:
         sources = [SUBMIXES[spec.name][1]]
@@ -65,6 +70,8 @@ def filters(spec: CollectionSpec) -> submix.Filters:
 
 def load(spec: CollectionSpec, root: Path, bad: BadRows) -> list[Task]:
     """One task per published task name, its rows as published (read back from the spill)."""
+    from flankit.data.flan2022 import submix
+
     path = _path(spec, root)
     rows = submix.read(path, filters(spec), bad)
     tasks = []
@@ -81,6 +88,8 @@ def load(spec: CollectionSpec, root: Path, bad: BadRows) -> list[Task]:
 
 def names(spec: CollectionSpec, root: Path) -> list[str]:
     """The published task names the spec keeps (parquet: three columns read, not the texts)."""
+    from flankit.data.flan2022 import submix
+
     return submix.task_names(_path(spec, root), filters(spec))
 
 
