@@ -181,4 +181,4 @@ def test_data_ls_names_a_malformed_file_and_lists_the_rest(tmp_path, monkeypatch
     assert capsys.readouterr().out == cold
     line = next(x for x in cold.splitlines() if x.startswith("bigbench:"))
     assert "not available" in line and "zz_broken.json:1" in line and "invalid JSON" in line
-    assert "\nworld: 10 tasks, 240 examples\n" in cold
+    assert "\nworld: 10 tasks, 120 examples\n" in cold

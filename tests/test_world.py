@@ -82,12 +82,19 @@ def test_world_benchmark_items():
     by = {}
     for it in items:
         by.setdefault(it.subtask.split("/")[0], []).append(it)
-    assert len(by["held_out"]) == 32 * 2 * 5 + 32 * 2 * 2  # 5 families x 2 shots, 2 with CoT
+    # 16 people x 5 families x 3 formats (zero-shot and few-shot with options, zero-shot
+    # without), and the 2 families with rationales again in CoT
+    assert len(by["held_out"]) == 16 * 3 * 5 + 16 * 3 * 2
+    pets = [it for it in items if it.subtask.startswith("held_out/pet/") and it.mode == "direct"]
+    with_opts = [it for it in pets if not it.subtask.endswith("/zsnoopt")]
+    free = [it for it in pets if it.subtask.endswith("/zsnoopt")]
+    assert all(it.chance == 0.25 and it.gold in it.prompt for it in with_opts)
+    assert all(it.chance == 1 / 12 and it.gold not in it.prompt for it in free)
     older = [it for it in items if it.subtask.startswith("held_out/older") and it.mode == "direct"]
     assert all(it.chance == 0.5 and it.gold in it.prompt for it in older)
     cot = [it for it in items if it.mode == "cot"]
     assert cot and all(it.gold and "answer" not in it.gold for it in cot)
-    assert len(world_bench.load(["direct"], limit=2)) == 15 * 2 * 2
+    assert len(world_bench.load(["direct"], limit=2)) == 15 * 2 * 3
 
 
 def test_pretraining_config_file_is_the_quickstart_one():
@@ -104,11 +111,14 @@ def test_pretraining_config_file_is_the_quickstart_one():
 def test_finetuning_config_file_is_the_quickstart_one(tmp_path):
     from pathlib import Path
 
-    from flankit.quickstart import finetune_config
+    import inspect
+
+    from flankit.quickstart import finetune_config, run
 
     path = Path(__file__).parents[1] / "configs" / "train" / "world_finetune.yaml"
     from_file = load_config(TrainConfig, str(path))
-    code = finetune_config(tmp_path, "pre", steps=100, data=None, seed=0)
+    steps = inspect.signature(run).parameters["steps"].default
+    code = finetune_config(tmp_path, "pre", steps=steps, data=None, seed=0)
     assert from_file.data == code.data and from_file.optim == code.optim
     assert from_file.steps == code.steps and from_file.batch_size == code.batch_size
     only = finetune_config(tmp_path, "pre", steps=3, data=None, seed=0, rehearsal=0.0)

@@ -416,7 +416,7 @@ def _add_quickstart(verbs) -> None:
         "Needs no GPU, no model hub and no data download.",
     )
     qs.add_argument("--out", default="out/quickstart", help="output folder")
-    qs.add_argument("--steps", type=int, default=100, help="instruction-finetuning steps")
+    qs.add_argument("--steps", type=int, default=200, help="instruction-finetuning steps")
     qs.add_argument(
         "--data",
         metavar="CONFIG",
@@ -430,7 +430,7 @@ def _add_quickstart(verbs) -> None:
     qs.add_argument(
         "--pretrain-steps",
         type=int,
-        default=150,
+        default=200,
         help="pretraining steps on the world's text (cached by config)",
     )
     qs.add_argument(
@@ -441,7 +441,7 @@ def _add_quickstart(verbs) -> None:
         "--eval-limit",
         type=int,
         default=16,
-        help="people per family evaluated (default: 16 of 32; 0: all)",
+        help="people per family evaluated (default: all 16; 0: all)",
     )
     qs.add_argument(
         "--rehearsal",

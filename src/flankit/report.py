@@ -439,7 +439,7 @@ def _save(fig, ax, path: Path, paths: list[str]) -> None:
     paths.append(str(path))
 
 
-CELL_LABELS = {"zs": "zero-shot", "fs": "few-shot"}
+CELL_LABELS = {"zs": "zero-shot", "fs": "few-shot", "zsnoopt": "zero-shot, no options"}
 
 
 def _pm(cell: dict | None) -> str:
@@ -512,7 +512,9 @@ def quickstart_comparison_report(summary: dict, plots: list[str]) -> str:
         f"The pretrained model ({summary.get('shape') or 'given'}, {pre}) prompted as it is, "
         f"against the same model instruction-finetuned for {summary['steps']} steps on the "
         "held-in families. Held-out families never appear in finetuning; their facts are only in "
-        "the pretraining text. Exact-match accuracy (%) ± one binomial standard error:",
+        "the pretraining text. Every question is asked with its answer options listed (four "
+        "values of the attribute, or the two names), as the paper's held-out benchmarks are, and "
+        "zero-shot also without them. Exact-match accuracy (%) ± one binomial standard error:",
         "",
         *quickstart_comparison_table(summary),
         "",
@@ -522,9 +524,11 @@ def quickstart_comparison_report(summary: dict, plots: list[str]) -> str:
         "",
         *transfer_sentences(summary),
         "",
-        "Chance is the accuracy of a random well-formed answer (one of the attribute's values, "
-        "or one of the two names); a model that only learned the answer format scores about "
-        "that. The gain's 95% interval is paired: both models answer the same items, and it "
+        "Chance is the accuracy of a random well-formed answer (one of the listed options; "
+        "without options, one of the attribute's 12 values, or one of the two names); a model "
+        "that only learned the answer format scores about that, so a gain up to chance is "
+        "format and a score above it is knowledge reached through an untrained instruction. "
+        "The gain's 95% interval is paired: both models answer the same items, and it "
         "comes from the per-item differences (finetuned right and pretrained wrong, or the "
         "reverse; McNemar's comparison in its normal form). "
         "Held-in rows use people whose facts finetuning never asked about. Cloze rows probe "

@@ -29,7 +29,7 @@ from flankit.data.world import VALUES, World, build_world
 from flankit.errors import FlankitError
 
 WORLD_SEED = 0
-WORLD_PEOPLE = 32
+WORLD_PEOPLE = 16
 
 
 @dataclass(frozen=True)
@@ -43,9 +43,31 @@ class WorldFamily:
     chance: float = 0.0  # accuracy of guessing a well-formed answer at random
 
 
+N_OPTIONS = 4
+
+
+def _options(answer: str, pool: list[str], rng: random.Random) -> list[str]:
+    """The answer and N_OPTIONS - 1 other values of its kind, in random order: a prompt rendered
+    with options lists them (the paper's "with answer options" format), one without does not."""
+    others = rng.sample([v for v in pool if v != answer], N_OPTIONS - 1)
+    out = [answer, *others]
+    rng.shuffle(out)
+    return out
+
+
+def _pool(world: World, attr: str) -> list[str]:
+    if attr == "friend":
+        return [p["name"] for p in world.people]
+    if attr == "age":
+        return [str(a) for a in range(18, 80)]
+    return list(VALUES[attr])
+
+
 def _attribute(attr: str) -> Callable[[World, dict, random.Random], dict]:
     def make(world: World, p: dict, rng: random.Random) -> dict:
-        return {"name": p["name"], "answer": str(p[attr])}
+        answer = str(p[attr])
+        options = _options(answer, _pool(world, attr), rng)
+        return {"name": p["name"], "answer": answer, "options": options}
 
     return make
 
@@ -54,7 +76,8 @@ def _friend_attr(attr: str, verb: str) -> Callable[[World, dict, random.Random],
     def make(world: World, p: dict, rng: random.Random) -> dict:
         f = world.person(p["friend"])
         rationale = f"{p['name']}'s best friend is {f['name']}. {f['name']} {verb} {f[attr]}."
-        return {"name": p["name"], "answer": f[attr], "rationale": rationale}
+        options = _options(f[attr], _pool(world, attr), rng)
+        return {"name": p["name"], "answer": f[attr], "options": options, "rationale": rationale}
 
     return make
 
@@ -63,7 +86,10 @@ def _age_later(world: World, p: dict, rng: random.Random) -> dict:
     k = rng.randint(1, 9)
     a = p["age"]
     rationale = f"{p['name']} is {a} years old. {a} plus {k} is {a + k}."
-    return {"name": p["name"], "k": str(k), "answer": str(a + k), "rationale": rationale}
+    answer = str(a + k)
+    options = _options(answer, [str(x) for x in range(19, 89)], rng)
+    return {"name": p["name"], "k": str(k), "answer": answer, "options": options,
+            "rationale": rationale}  # fmt: skip
 
 
 def _older(world: World, p: dict, rng: random.Random) -> dict:

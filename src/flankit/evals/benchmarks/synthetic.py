@@ -57,7 +57,8 @@ def family_items(task, n: int, how: FamilyEval, modes, shots=("zs", "fs")) -> li
             for mode in modes:
                 if mode == "cot" and not task.supports_cot:
                     continue
-                variant = Variant(f"{shot}opt", cot=mode == "cot")
+                fmt = shot if shot.endswith("opt") else f"{shot}opt"  # "zsnoopt": no options
+                variant = Variant(fmt, cot=mode == "cot")
                 r = render_example(task, i, variant, seed=how.render_seed, max_shots=3)
                 items.append(
                     Item(

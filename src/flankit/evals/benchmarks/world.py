@@ -6,7 +6,7 @@ answer of a CoT output). Each item's `chance` is what a random well-formed answe
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from flankit.evals import extract
 from flankit.evals.benchmarks import Benchmark, Item, Score, Setup, synthetic
@@ -38,8 +38,15 @@ def load(
         split = "held_out" if meta.held_out else "held_in"
         task = world_tasks.world_task(fam, split="eval", seed=seed)
         n = len(task) if limit is None else min(limit, len(task))
-        how = synthetic.FamilyEval("world", f"{split}/{fam}", seed + 7, (12, 64), meta.chance)
-        items += synthetic.family_items(task, n, how, modes, shots)
+        n_options = len(task.examples[0].fields.get("options") or [])
+        chance = 1.0 / n_options if n_options else meta.chance
+        how = synthetic.FamilyEval("world", f"{split}/{fam}", seed + 7, (12, 64), chance)
+        # A family with answer options is asked with them and, zero-shot, without them too.
+        asked = (*shots, "zsnoopt") if n_options and "zs" in shots else shots
+        how_free = replace(how, chance=meta.chance)
+        items += synthetic.family_items(task, n, how, modes, tuple(s for s in asked if s != "zsnoopt"))
+        if "zsnoopt" in asked:
+            items += synthetic.family_items(task, n, how_free, modes, ("zsnoopt",))
     return items
 
 
