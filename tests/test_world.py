@@ -109,9 +109,8 @@ def test_pretraining_config_file_is_the_quickstart_one():
 
 
 def test_finetuning_config_file_is_the_quickstart_one(tmp_path):
-    from pathlib import Path
-
     import inspect
+    from pathlib import Path
 
     from flankit.quickstart import finetune_config, run
 

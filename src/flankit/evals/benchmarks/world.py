@@ -44,7 +44,9 @@ def load(
         # A family with answer options is asked with them and, zero-shot, without them too.
         asked = (*shots, "zsnoopt") if n_options and "zs" in shots else shots
         how_free = replace(how, chance=meta.chance)
-        items += synthetic.family_items(task, n, how, modes, tuple(s for s in asked if s != "zsnoopt"))
+        items += synthetic.family_items(
+            task, n, how, modes, tuple(s for s in asked if s != "zsnoopt")
+        )
         if "zsnoopt" in asked:
             items += synthetic.family_items(task, n, how_free, modes, ("zsnoopt",))
     return items
