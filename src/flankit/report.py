@@ -594,6 +594,7 @@ def quickstart_comparison_plot(summary: dict, out) -> list[str]:
 
 STUDY_METRICS = (
     ("held_out/zs_direct", "held-out zero-shot direct"),
+    ("held_out/zsnoopt_direct", "held-out zero-shot direct, no options"),
     ("held_out/direct", "held-out direct"),
     ("held_out/cot", "held-out CoT"),
     ("held_in/direct", "held-in direct"),
