@@ -106,3 +106,53 @@ def test_encoder_decoder_stream_equals_generate(tiny_models):
         ids = tok(p, return_tensors="pt")["input_ids"]
         gen = t5.generate(input_ids=ids, max_new_tokens=6, do_sample=False)
         assert got[i] == tok.decode(gen[0], skip_special_tokens=True)
+
+
+@pytest.mark.parametrize("rows", [2, 32])
+def test_heads_of_mixed_lengths_attended_apart_equal_generate(tiny_models, rows, monkeypatch):
+    """Prompts under a long head, a short head and none share one pool; the pool's slots hold
+    only the rests (not the longest head), each step reads every head once for its rows, and
+    the tokens are still those of greedy `generate` on each prompt alone (grouped-query
+    attention, so the head-apart path's head layout is covered too)."""
+    from flankit.evals import decode
+    from flankit.models import build_model
+
+    _, _, tok = tiny_models
+    model = build_model("llama-mini", tok, seed=1)[0].eval()  # 8 query heads, 4 key/value
+    assert decode.shares_heads(model)
+    seen: list[int] = []  # heads attended to apart, per layer call
+    real = decode._pool_attention
+
+    def spy(module, *args, pool_heads=None, **kw):
+        seen.append(len(pool_heads.groups))
+        return real(module, *args, pool_heads=pool_heads, **kw)
+
+    monkeypatch.setattr(decode, "_pool_attention", spy)
+    slots: list[int] = []
+    real_init = decode._Pool.__init__
+
+    def init(pool, model, rows, n, device):
+        slots.append(n)
+        real_init(pool, model, rows, n, device)
+
+    monkeypatch.setattr(decode._Pool, "__init__", init)
+    unit = tok("Q: What is 3 + 4? A: Let's think step by step. So 7.\n\n")["input_ids"]
+    long_head, short_head = tuple(unit * 8), tuple(unit * 2)
+    qs = ["Q: What is 3?", "Q: 4 + 3 is", "Q: step", "Q: What is 3 + 4 + 3? A:", "So"]
+    prompts, ids = [], []
+    for i in range(10):
+        head = (long_head, short_head, ())[i % 3]
+        rest = tok(qs[i % len(qs)] * (1 + i % 2))["input_ids"]
+        prompts.append(Prompt(i, head, rest))
+        ids.append(list(head) + rest)
+    limits = [4 + 5 * (i % 4) for i in range(len(ids))]
+    reqs = [GenRequest("", n) for n in limits]
+    got = dict(stream(model, tok, prompts, reqs, rows=rows))
+    for i, s in enumerate(ids):
+        assert got[i] == _alone(model, tok, s, limits[i]), i
+    assert slots == [max(len(p.rest) for p in prompts) + max(limits)]
+    assert slots[0] < len(long_head)
+    assert max(seen) == 2  # both heads in one step, each read once for its rows
+    monkeypatch.setattr(decode, "shares_heads", lambda model: False)  # heads copied into rows
+    assert dict(stream(model, tok, prompts, reqs, rows=rows)) == got
+    assert slots[-1] == max(len(p.head) + len(p.rest) for p in prompts) + max(limits)

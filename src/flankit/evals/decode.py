@@ -14,6 +14,12 @@ own are masked out, so positions (which follow each row's own tokens) and attent
 single-sequence `generate` computes. When the slots run out, the rows are shifted left past the
 slots no active row uses.
 
+A shared head is not copied into the rows: the pool holds only each row's rest of the prompt and
+its output, and a step attends to each head once for all the rows that share it (one matrix
+product over the head's keys), then merges that with the row's own slots by their softmax
+normalisers. So the slots every row reads are as wide as the longest rest, not the longest
+few-shot prompt: rows of a 240-token subtask no longer read past a 770-token one's head.
+
 Greedy steps take the argmax, as `generate` does; sampled ones draw from softmax(logits / T)
 with one generator seeded by the first request, so a call is reproducible.
 """
@@ -26,6 +32,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from flankit.errors import FlankitError
+
 if TYPE_CHECKING:
     from flankit.evals.lm import GenRequest
 
@@ -33,6 +41,7 @@ if TYPE_CHECKING:
 # Shift the rows left once this many leading slots are unused by every active row (attention
 # runs over all slots up to the write position).
 COMPACT_AFTER = 128
+POOL_ATTENTION = "flankit_pool"  # the attention a pool step runs (`_pool_attention`)
 
 
 def static_cache(model, batch: int, length: int, prefix=None):
@@ -79,6 +88,68 @@ def _additive(allowed: torch.Tensor, dtype) -> torch.Tensor:
     zero = torch.zeros((), dtype=dtype, device=allowed.device)
     low = torch.full((), torch.finfo(dtype).min, dtype=dtype, device=allowed.device)
     return torch.where(allowed, zero, low)[:, None]
+
+
+def _softmax_parts(scores: torch.Tensor, values: torch.Tensor):
+    """Attention over one set of keys, unnormalised: (max score, sum of exp, weighted values)."""
+    top = scores.amax(-1, keepdim=True)
+    p = torch.exp(scores - top)
+    return top, p.sum(-1, keepdim=True), torch.matmul(p.to(values.dtype), values).float()
+
+
+@dataclass
+class _Heads:
+    """The shared heads of one pool step: (row indices, head cache) per head, and the layers
+    that attended to them (a model whose attention bypasses transformers' interface would
+    silently ignore them)."""
+
+    groups: list[tuple[torch.Tensor, SlotCache]]
+    calls: int = 0
+
+
+def _pool_attention(module, query, key, value, attention_mask, scaling=None, pool_heads=None, **kw):
+    """One decoding step's attention: each row's own slots (`key`, `value`, `attention_mask`)
+    and the keys and values of its shared head (`pool_heads`). Each head is read once for all
+    its rows; the two parts are merged by their softmax normalisers, which gives softmax over
+    the concatenated keys."""
+    rows, heads, _, dim = query.shape
+    kv_heads = key.shape[1]
+    rep = heads // kv_heads
+    scale = scaling if scaling is not None else dim**-0.5
+    q = query.reshape(rows, kv_heads, rep, dim)
+    scores = torch.matmul(q, key.transpose(-1, -2)).float() * scale + attention_mask
+    top, total, weighted = _softmax_parts(scores, value)
+    out = weighted / total
+    pool_heads.calls += 1
+    for index, head in pool_heads.groups:
+        n, layer = len(index), module.layer_idx
+        hk = head.keys[layer][0, :, : head.write]  # [kv_heads, head length, dim]
+        hv = head.values[layer][0, :, : head.write]
+        qg = q[index].transpose(0, 1).reshape(kv_heads, n * rep, dim)
+        h_scores = torch.matmul(qg, hk.transpose(-1, -2)).float() * scale
+        h_top, h_total, h_weighted = (
+            t.reshape(kv_heads, n, rep, -1).transpose(0, 1) for t in _softmax_parts(h_scores, hv)
+        )
+        both = torch.maximum(h_top, top[index])
+        a, b = torch.exp(h_top - both), torch.exp(top[index] - both)
+        out[index] = (h_weighted * a + weighted[index] * b) / (h_total * a + total[index] * b)
+    out = out.to(query.dtype).reshape(rows, heads, 1, dim).transpose(1, 2).contiguous()
+    return out, None
+
+
+def _register_pool_attention() -> None:
+    from transformers import AttentionInterface
+
+    AttentionInterface.register(POOL_ATTENTION, _pool_attention)
+
+
+def shares_heads(model) -> bool:
+    """Whether a pool step may attend to shared heads apart (`_pool_attention`): plain softmax
+    attention through transformers' attention interface, no sliding window or logit cap."""
+    cfg = model.config
+    plain = getattr(cfg, "_attn_implementation", None) in ("sdpa", "eager")
+    special = ("sliding_window", "attn_logit_softcapping", "use_alibi", "alibi")
+    return plain and not any(getattr(cfg, k, None) for k in special)
 
 
 def _dtype(model) -> torch.dtype:
@@ -153,6 +224,7 @@ class _Pool:
         self.start = [0] * rows
         self.req: list[int | None] = [None] * rows  # request index per row (None: free)
         self.out: list[list[int]] = [[] for _ in range(rows)]
+        self.head: list[SlotCache | None] = [None] * rows  # a shared head kept apart, per row
 
     @property
     def rows(self) -> int:
@@ -163,6 +235,10 @@ class _Pool:
 
     def active(self) -> list[int]:
         return [b for b, r in enumerate(self.req) if r is not None]
+
+    def release(self, b: int) -> None:
+        self.req[b], self.out[b], self.head[b] = None, [], None
+        self.own[b] = False
 
     def _shift(self, by: int) -> None:
         """Move every row's slots by `by` (left when negative)."""
@@ -184,9 +260,13 @@ class _Pool:
         if first > 0:
             self._shift(-first)
 
-    def place(self, rows: list[int], part: SlotCache, own: torch.Tensor, pos) -> None:
-        """Put prefilled prompts (`part`, whose slots end where the pool writes next) in `rows`."""
-        width = part.slots
+    def place(
+        self, rows: list[int], part: SlotCache, own: torch.Tensor, pos, head: SlotCache | None
+    ) -> None:
+        """Put prefilled prompts (`part`, whose slots end where the pool writes next) in `rows`;
+        with `head`, only their slots after it (the step attends to the head apart)."""
+        skip = head.write if head is not None else 0
+        width = part.slots - skip
         if self.cache.write < width:
             self._shift(width - self.cache.write)
         w = self.cache.write
@@ -200,13 +280,13 @@ class _Pool:
                 self.cache.values[i] = v.new_zeros(
                     (self.rows, v.shape[1], self.cache.slots, v.shape[3])
                 )
-            self.cache.keys[i][index, :, w - width : w] = part.keys[i]
-            self.cache.values[i][index, :, w - width : w] = part.values[i]
+            self.cache.keys[i][index, :, w - width : w] = part.keys[i][:, :, skip:]
+            self.cache.values[i][index, :, w - width : w] = part.values[i][:, :, skip:]
         self.own[index] = False
-        self.own[index, w - width : w] = own
+        self.own[index, w - width : w] = own[:, skip:]
         self.pos[index] = pos
         for b in rows:
-            self.start[b] = w - width
+            self.start[b], self.head[b] = w - width, head
 
     def keep(self, rows: list[int]) -> None:
         """Shrink the pool to `rows` (when nothing is left to refill the others)."""
@@ -221,6 +301,17 @@ class _Pool:
         self.start = [self.start[b] for b in rows]
         self.req = [self.req[b] for b in rows]
         self.out = [self.out[b] for b in rows]
+        self.head = [self.head[b] for b in rows]
+
+    def _heads(self) -> _Heads | None:
+        """The shared heads the active rows attend to apart, with their rows."""
+        groups: dict[int, tuple[SlotCache, list[int]]] = {}
+        for b in self.active():
+            if self.head[b] is not None:
+                groups.setdefault(id(self.head[b]), (self.head[b], []))[1].append(b)
+        if not groups:
+            return None
+        return _Heads([(torch.tensor(b, device=self.device), h) for h, b in groups.values()])
 
     @torch.no_grad()
     def step(self) -> torch.Tensor:
@@ -229,14 +320,29 @@ class _Pool:
             self.compact()
         w = self.cache.write
         self.own[:, w] = True  # free rows see their own slot only: no empty softmax row
-        logits = self.model(
-            input_ids=self.last[:, None],
-            attention_mask=_additive(self.own[:, None, : w + 1], _dtype(self.model)),
-            position_ids=self.pos[:, None],
-            cache=self.cache,
-            use_cache=True,
-            logits_to_keep=1,
-        ).logits[:, -1]
+        heads = self._heads()
+        extra = {"pool_heads": heads} if heads else {}
+        cfg = self.model.config
+        impl = cfg._attn_implementation
+        if heads:
+            cfg._attn_implementation = POOL_ATTENTION
+        try:
+            logits = self.model(
+                input_ids=self.last[:, None],
+                attention_mask=_additive(self.own[:, None, : w + 1], _dtype(self.model)),
+                position_ids=self.pos[:, None],
+                cache=self.cache,
+                use_cache=True,
+                logits_to_keep=1,
+                **extra,
+            ).logits[:, -1]
+        finally:
+            cfg._attn_implementation = impl
+        if heads and heads.calls != cfg.num_hidden_layers:
+            raise FlankitError(
+                f"{type(self.model).__name__}: {heads.calls} of {cfg.num_hidden_layers} layers "
+                "attended to the shared few-shot heads; decode with share_prefix=False"
+            )
         self.cache.write = w + 1
         self.pos += 1
         return logits
@@ -260,7 +366,10 @@ class _Stream:
         if first.temperature > 0:
             self.gen = torch.Generator(device=self.device).manual_seed(first.seed)
         max_new = max(reqs[p.index].max_new_tokens for p in prompts)
-        slots = max(len(p.head) + len(p.rest) for p in prompts) + max_new
+        self.apart = shares_heads(model)  # heads attended to apart, not copied into rows
+        if self.apart:
+            _register_pool_attention()
+        slots = max(len(p.rest) + (0 if self.apart else len(p.head)) for p in prompts) + max_new
         self.pool = _Pool(model, min(rows, len(prompts)), slots, self.device)
         self.heads: dict[tuple[int, ...], SlotCache] = {}
         self.left: dict[tuple[int, ...], int] = {}  # prompts still to start, per head
@@ -299,14 +408,13 @@ class _Stream:
         done = []
         for head, group in by_head.items():
             rests = [p.rest for p in group]
-            part, own, pos, logits = _prefill(
-                self.model, self.head(head), rests, self.pad, self.device
-            )
+            shared = self.head(head)
+            part, own, pos, logits = _prefill(self.model, shared, rests, self.pad, self.device)
             self.left[head] -= len(group)
             if not self.left[head]:
                 self.heads.pop(head, None)
             rows, free = free[: len(group)], free[len(group) :]
-            self.pool.place(rows, part, own, pos)
+            self.pool.place(rows, part, own, pos, shared if self.apart else None)
             nxt = self.choose(logits)
             for j, b in enumerate(rows):
                 self.pool.req[b], self.pool.out[b] = group[j].index, []
@@ -346,8 +454,7 @@ class _Stream:
                 done = self.step()
             for b in done:
                 yield pool.req[b], pool.out[b]
-                pool.req[b], pool.out[b] = None, []
-                pool.own[b] = False
+                pool.release(b)
             self.tidy()
 
 
