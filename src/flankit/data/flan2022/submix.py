@@ -4,13 +4,15 @@ Two layouts are read: the `DataProvenanceInitiative/*_submix_original` parquet f
 `inputs, targets, task_source, task_name, template_type`) and `SirNeural/flan_v2`'s
 `<submix>_<zs|fs>_<opt|noopt>_train.jsonl.gz` (fields `input, target, task`; the template type
 and task source come from the file name). Files are read batch by batch with pyarrow (parquet) or
-line by line (JSONL, plain or gzip), filtered by template type, task source and task name. A
-parquet-only read decodes just the three label columns and keeps row references; the text
-columns are checked by each row group's statistics (no null, no empty input), decoded only where
-those cannot tell, and the kept rows' texts are read later, once (`SubmixRows.prepare`, on first
-use or before a build's workers fork), row group by row group in file order. Either way the
-kept texts end up in a spill file on local disk; only their offsets (a few bytes per row) stay
-in memory, and each row is read back on demand. Memory is therefore bounded by the batch size,
+line by line (JSONL, plain or gzip), filtered by template type, task source and task name. The
+label columns are handled as dictionary codes (parquet: read so), so each distinct value is
+checked and filtered once per batch, never a Python object per row. A parquet-only read decodes
+just the three label columns and keeps row references; the text columns are checked by each row
+group's statistics (no null, no empty input), decoded only where those cannot tell, and the kept
+rows' texts are read later, once (`SubmixRows.prepare`, on first use or before a build's workers
+fork), in file order, straight from the Arrow buffers into the spill. Either way the kept texts
+end up in a spill file on local disk; only their offsets (a few bytes per row) stay in memory,
+and each row is read back on demand. Memory is therefore bounded by the batch size,
 not by the submix (these are 0.1-13 GB each).
 
 A row with an unknown `template_type` or `task_source`, or a missing or empty field, is an error
