@@ -190,15 +190,18 @@ def _submix_peaks(work: Path, files: dict[int, Path]) -> dict[int, dict]:
     return peaks
 
 
-def _in_turn(runs: dict, repeats: int) -> dict[str, list[float]]:
-    """Seconds of each run, `repeats` times, taken in turn so all see the same machine load."""
+def _in_turn(runs: dict, repeats: int) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Wall and CPU seconds (this process, all its threads) of each run, `repeats` times,
+    taken in turn so all see the same machine load."""
     times: dict[str, list[float]] = {k: [] for k in runs}
+    cpus: dict[str, list[float]] = {k: [] for k in runs}
     for _ in range(repeats):
         for key, run in runs.items():
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             run()
             times[key].append(time.perf_counter() - t0)
-    return times
+            cpus[key].append(time.process_time() - c0)
+    return times, cpus
 
 
 def bench_submix(rows: int, small: int, repeats: int, builds: bool = True) -> None:
@@ -242,9 +245,10 @@ def bench_submix(rows: int, small: int, repeats: int, builds: bool = True) -> No
         "some": ("flankit submix reader, zs_opt + P3 only", lambda: submix.read(parquet, some)),
     }
     load_before = os.getloadavg()
-    times = _in_turn({k: run for k, (_, run) in measures.items()}, repeats)
+    times, cpus = _in_turn({k: run for k, (_, run) in measures.items()}, repeats)
     load_after = os.getloadavg()
     med = {k: statistics.median(v) for k, v in times.items()}
+    cpu = {k: statistics.median(v) for k, v in cpus.items()}
     read = submix.read(parquet, submix.Filters())
     filtered = submix.read(parquet, some)
     size = parquet.stat().st_size / 2**20
@@ -253,8 +257,8 @@ def bench_submix(rows: int, small: int, repeats: int, builds: bool = True) -> No
         f"load average (1/5/15 min) before {'/'.join(f'{x:.2f}' for x in load_before)}, after "
         f"{'/'.join(f'{x:.2f}' for x in load_after)}; {os.cpu_count()} CPUs; {repeats} runs each"
     )
-    print("| measure | median (fastest) |")
-    print("|---|---:|")
+    print("| measure | median (fastest) | median CPU |")
+    print("|---|---:|---:|")
     for n in peaks:
         p = peaks[n]
         print(
@@ -267,7 +271,7 @@ def bench_submix(rows: int, small: int, repeats: int, builds: bool = True) -> No
     kept = sum(len(v) for v in filtered.by_task.values())
     for key, (label, _) in measures.items():
         extra = f", {kept:,} rows kept" if key == "some" else ""
-        print(f"| {label} | {med[key]:.2f} s ({min(times[key]):.2f}{extra}) |")
+        print(f"| {label} | {med[key]:.2f} s ({min(times[key]):.2f}{extra}) | {cpu[key]:.2f} s |")
     for key, base, label in (
         ("read", "arrow", "reader / pyarrow alone"),
         ("texts", "arrow", "**reader + texts / pyarrow alone**"),
@@ -275,7 +279,8 @@ def bench_submix(rows: int, small: int, repeats: int, builds: bool = True) -> No
     ):
         ratios = sorted(t / b for t, b in zip(times[key], times[base]))
         print(
-            f"| {label} | {med[key] / med[base]:.2f}x (per run {ratios[0]:.2f}-{ratios[-1]:.2f}x) |"
+            f"| {label} | {med[key] / med[base]:.2f}x (per run {ratios[0]:.2f}-{ratios[-1]:.2f}x) "
+            f"| {cpu[key] / cpu[base]:.2f}x |"
         )
 
 
