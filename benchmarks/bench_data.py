@@ -1,7 +1,8 @@
 """Build and pack the CoT + BIG-bench mixture; compare with tokenizing the same texts alone.
 
     python benchmarks/bench_data.py [--examples 50000] [--num-proc 2]
-    python benchmarks/bench_data.py --submix [--rows 500000] [--small-rows 50000]
+    python benchmarks/bench_data.py --submix [--rows 500000] [--small-rows 50000] [--repeats 7]
+        [--no-builds]
     python benchmarks/bench_data.py --ls [--baseline REV] [--repeats 7]
 
 Prints examples/s, packing efficiency (encoder-decoder inputs and targets, and decoder-only),
@@ -112,17 +113,6 @@ def _submix_config(work: Path, parquet: Path) -> Path:
     return path
 
 
-def _best(run, repeats: int = 5) -> float:
-    """The fastest of `repeats` runs, in seconds (the machine is shared; the minimum is the
-    least disturbed)."""
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - t0)
-    return min(times)
-
-
 def _ls_once(src: Path, cache: str) -> tuple[float, float, str]:
     """Wall and CPU (user + system) seconds of one `flankit data ls`, and what it printed."""
     env = {**os.environ, "PYTHONPATH": str(src), "FLANKIT_CACHE": cache}
@@ -185,16 +175,8 @@ def bench_ls(repeats: int, baseline: str | None) -> None:
         )
 
 
-def bench_submix(rows: int, small: int) -> None:
-    import subprocess
-    import sys
-
-    import pyarrow.parquet as pq
-
-    from flankit.data.flan2022 import submix
-
-    work = Path(tempfile.mkdtemp(prefix="flankit-bench-submix-"))
-    files = {n: write_submix(work / f"submix_{n}.parquet", n) for n in (small, rows)}
+def _submix_peaks(work: Path, files: dict[int, Path]) -> dict[int, dict]:
+    """Peak RSS (and examples, seconds) of a whole build of each file, each in a fresh process."""
     peaks = {}
     for n, parquet in files.items():
         cfg = _submix_config(work, parquet)
@@ -205,8 +187,37 @@ def bench_submix(rows: int, small: int) -> None:
             text=True,
         )
         peaks[n] = json.loads(out.stdout.strip().splitlines()[-1])
+    return peaks
+
+
+def _in_turn(runs: dict, repeats: int) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Wall and CPU seconds (this process, all its threads) of each run, `repeats` times,
+    taken in turn so all see the same machine load."""
+    times: dict[str, list[float]] = {k: [] for k in runs}
+    cpus: dict[str, list[float]] = {k: [] for k in runs}
+    for _ in range(repeats):
+        for key, run in runs.items():
+            t0, c0 = time.perf_counter(), time.process_time()
+            run()
+            times[key].append(time.perf_counter() - t0)
+            cpus[key].append(time.process_time() - c0)
+    return times, cpus
+
+
+def bench_submix(rows: int, small: int, repeats: int, builds: bool = True) -> None:
+    """Peak RSS of whole builds at two sizes (`builds`), then the reader against pyarrow reading
+    the same five columns, each measure run in turn `repeats` times (median, fastest)."""
+    import pyarrow.parquet as pq
+
+    from flankit.data.flan2022 import submix
+
+    work = Path(tempfile.mkdtemp(prefix="flankit-bench-submix-"))
+    sizes = (small, rows) if builds else (rows,)
+    files = {n: write_submix(work / f"submix_{n}.parquet", n) for n in sizes}
+    peaks = _submix_peaks(work, files) if builds else {}
     parquet = files[rows]
     columns = list(submix.COLUMNS)
+    some = submix.Filters(template_types=frozenset({"zs_opt"}), task_sources=frozenset({"P3"}))
 
     def arrow_alone():
         for batch in pq.ParquetFile(parquet).iter_batches(submix.BATCH_ROWS, columns=columns):
@@ -216,11 +227,6 @@ def bench_submix(rows: int, small: int) -> None:
         for batch in pq.ParquetFile(parquet).iter_batches(submix.BATCH_ROWS, columns=columns):
             batch.to_pylist()
 
-    some = submix.Filters(template_types=frozenset({"zs_opt"}), task_sources=frozenset({"P3"}))
-    arrow_alone_s = _best(arrow_alone)
-    arrow_python_s = _best(arrow_python)
-    reader = _best(lambda: submix.read(parquet, submix.Filters()))
-
     # The read and then every kept row's texts, as a build that renders every row reads them.
     def read_with_texts():
         done = submix.read(parquet, submix.Filters())
@@ -228,31 +234,54 @@ def bench_submix(rows: int, small: int) -> None:
         for spill in (done.inputs, done.targets):
             os.unlink(spill.path)
 
-    with_texts = _best(read_with_texts)
-    reader_filtered = _best(lambda: submix.read(parquet, some))
+    measures = {
+        "arrow": ("pyarrow alone: `ParquetFile.iter_batches(8192, columns=<5>)`", arrow_alone),
+        "python": ("pyarrow + `RecordBatch.to_pylist()` (Python strings)", arrow_python),
+        "read": (
+            "flankit submix reader (validate, filter, keep row refs)",
+            lambda: submix.read(parquet, submix.Filters()),
+        ),
+        "texts": ("reader + every kept row's texts into the spill", read_with_texts),
+        "some": ("flankit submix reader, zs_opt + P3 only", lambda: submix.read(parquet, some)),
+    }
+    load_before = os.getloadavg()
+    times, cpus = _in_turn({k: run for k, (_, run) in measures.items()}, repeats)
+    load_after = os.getloadavg()
+    med = {k: statistics.median(v) for k, v in times.items()}
+    cpu = {k: statistics.median(v) for k, v in cpus.items()}
     read = submix.read(parquet, submix.Filters())
     filtered = submix.read(parquet, some)
     size = parquet.stat().st_size / 2**20
     print(f"submix parquet: {rows:,} rows ({size:.0f} MiB), {len(read.by_task)} tasks")
-    print("| measure | value |")
-    print("|---|---:|")
-    for n in (small, rows):
+    print(
+        f"load average (1/5/15 min) before {'/'.join(f'{x:.2f}' for x in load_before)}, after "
+        f"{'/'.join(f'{x:.2f}' for x in load_after)}; {os.cpu_count()} CPUs; {repeats} runs each"
+    )
+    print("| measure | median (fastest) | median CPU |")
+    print("|---|---:|---:|")
+    for n in peaks:
         p = peaks[n]
         print(
             f"| build, every row once, {n:,} rows: peak RSS | {p['peak_kib'] / 1024:.0f} MiB "
             f"({p['examples']:,} examples in {p['seconds']:.1f} s) |"
         )
-    ratio = peaks[rows]["peak_kib"] / peaks[small]["peak_kib"]
-    print(f"| peak RSS {rows:,} / {small:,} rows | {ratio:.2f}x |")
-    print(f"| pyarrow alone: iter_batches, 5 columns | {arrow_alone_s:.2f} s |")
-    print(f"| pyarrow + to_pylist (Python strings) | {arrow_python_s:.2f} s |")
-    print(f"| flankit submix reader (validate, filter, keep row refs) | {reader:.2f} s |")
-    print(f"| reader + every kept row's texts into the spill | {with_texts:.2f} s |")
-    print(f"| flankit submix reader, zs_opt + P3 only | {reader_filtered:.2f} s "
-          f"({sum(len(v) for v in filtered.by_task.values()):,} rows kept) |")  # fmt: skip
-    print(f"| reader / pyarrow alone | {reader / arrow_alone_s:.2f}x |")
-    print(f"| reader / pyarrow + to_pylist | {reader / arrow_python_s:.2f}x |")
-    print(f"| reader + texts / pyarrow alone | {with_texts / arrow_alone_s:.2f}x |")
+    if builds:
+        ratio = peaks[rows]["peak_kib"] / peaks[small]["peak_kib"]
+        print(f"| peak RSS {rows:,} / {small:,} rows | {ratio:.2f}x |")
+    kept = sum(len(v) for v in filtered.by_task.values())
+    for key, (label, _) in measures.items():
+        extra = f", {kept:,} rows kept" if key == "some" else ""
+        print(f"| {label} | {med[key]:.2f} s ({min(times[key]):.2f}{extra}) | {cpu[key]:.2f} s |")
+    for key, base, label in (
+        ("read", "arrow", "reader / pyarrow alone"),
+        ("texts", "arrow", "**reader + texts / pyarrow alone**"),
+        ("texts", "python", "reader + texts / pyarrow + to_pylist"),
+    ):
+        ratios = sorted(t / b for t, b in zip(times[key], times[base]))
+        print(
+            f"| {label} | {med[key] / med[base]:.2f}x (per run {ratios[0]:.2f}-{ratios[-1]:.2f}x) "
+            f"| {cpu[key] / cpu[base]:.2f}x |"
+        )
 
 
 def main() -> None:
@@ -265,13 +294,14 @@ def main() -> None:
     ap.add_argument("--small-rows", type=int, default=50_000, help="--submix: the small file")
     ap.add_argument("--ls", action="store_true", help="time `flankit data ls`, cold and warm")
     ap.add_argument("--baseline", help="--ls: also time this git revision's src/ (e.g. main)")
-    ap.add_argument("--repeats", type=int, default=7, help="--ls: runs of each")
+    ap.add_argument("--repeats", type=int, default=7, help="--ls, --submix: runs of each")
+    ap.add_argument("--no-builds", action="store_true", help="--submix: the read times only")
     args = ap.parse_args()
     if args.ls:
         bench_ls(args.repeats, args.baseline)
         return
     if args.submix:
-        bench_submix(args.rows, args.small_rows)
+        bench_submix(args.rows, args.small_rows, args.repeats, builds=not args.no_builds)
         return
     work = Path(tempfile.mkdtemp(prefix="flankit-bench-"))
     n = f"mixture.num_examples={args.examples}"

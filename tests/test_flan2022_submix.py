@@ -300,3 +300,38 @@ def test_parquet_recipe_build_is_the_same_with_one_or_two_processes(sample, tmp_
         assert main(["data", "build", str(path), "--out", str(out), "-q"]) == 0
         written.append(pq.read_table(out / "data").to_pylist())
     assert written[0] == written[1] and len(written[0]) == 400
+
+
+@pytest.mark.parametrize("batch_rows", [2, 5, 8192])
+def test_parquet_kept_rows_in_scattered_row_groups_read_back_in_order(
+    sample, tmp_path, monkeypatch, batch_rows
+):
+    # Kept rows sit in a few non-adjacent row groups; batches smaller than, or spanning, row
+    # groups; a task seen under two sources takes the source of its first kept row.
+    monkeypatch.setattr(submix, "BATCH_ROWS", batch_rows)
+    wanted = {"NIv2", "CoT"}
+    sample_rows = sorted(_rows(sample), key=lambda r: r["task_source"] in wanted)
+    rows = [{**r, "inputs": f"{r['inputs']} ({copy})"} for copy in range(3) for r in sample_rows]
+    cot = next(r for r in rows if r["task_source"] == "CoT" and not r["task_name"].endswith("_ii"))
+    rows.insert(7, {**cot, "task_source": "NIv2", "template_type": "fs_opt"})
+    path = _parquet(tmp_path / "s.parquet", rows, row_group_size=3)
+    filters = submix.Filters(task_sources=frozenset(wanted), exclude=("*_ii",))
+    read = submix.read(path, filters)
+    want: dict[str, list] = {}
+    source: dict[str, str] = {}
+    for i, r in enumerate(rows):
+        if r["task_source"] in wanted and not r["task_name"].endswith("_ii"):
+            fmt = r["template_type"].replace("_", "")
+            want.setdefault(r["task_name"], []).append(
+                (r["inputs"], r["targets"], fmt, f"{path}:row {i + 1}")
+            )
+            source.setdefault(r["task_name"], r["task_source"])
+    got = {
+        name: [(*(e.fields[k] for k in ("inputs", "targets", "format")), e.where) for e in ex]
+        for name, ex in read.tasks().items()
+    }
+    assert list(got) == list(want) and got == want  # tasks in order of their first row
+    assert read.task_source == source and list(read.task_source) == list(source)
+    assert read.task_source[cot["task_name"]] == "NIv2"
+    kept_groups = {i // 3 for i, r in enumerate(rows) if r["task_source"] in wanted}
+    assert len(kept_groups) < len(rows) // 3 and max(kept_groups) - min(kept_groups) > 3

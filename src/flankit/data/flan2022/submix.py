@@ -4,13 +4,15 @@ Two layouts are read: the `DataProvenanceInitiative/*_submix_original` parquet f
 `inputs, targets, task_source, task_name, template_type`) and `SirNeural/flan_v2`'s
 `<submix>_<zs|fs>_<opt|noopt>_train.jsonl.gz` (fields `input, target, task`; the template type
 and task source come from the file name). Files are read batch by batch with pyarrow (parquet) or
-line by line (JSONL, plain or gzip), filtered by template type, task source and task name. A
-parquet-only read decodes just the three label columns and keeps row references; the text
-columns are checked by each row group's statistics (no null, no empty input), decoded only where
-those cannot tell, and the kept rows' texts are read later, once (`SubmixRows.prepare`, on first
-use or before a build's workers fork), row group by row group in file order. Either way the
-kept texts end up in a spill file on local disk; only their offsets (a few bytes per row) stay
-in memory, and each row is read back on demand. Memory is therefore bounded by the batch size,
+line by line (JSONL, plain or gzip), filtered by template type, task source and task name. The
+label columns are handled as dictionary codes (parquet: read so), so each distinct value is
+checked and filtered once per batch, never a Python object per row. A parquet-only read decodes
+just the three label columns and keeps row references; the text columns are checked by each row
+group's statistics (no null, no empty input), decoded only where those cannot tell, and the kept
+rows' texts are read later, once (`SubmixRows.prepare`, on first use or before a build's workers
+fork), in file order, straight from the Arrow buffers into the spill. Either way the kept texts
+end up in a spill file on local disk; only their offsets (a few bytes per row) stay in memory,
+and each row is read back on demand. Memory is therefore bounded by the batch size,
 not by the submix (these are 0.1-13 GB each).
 
 A row with an unknown `template_type` or `task_source`, or a missing or empty field, is an error
@@ -125,7 +127,7 @@ TEXTS = ("inputs", "targets")
 LABELS = ("task_source", "task_name", "template_type")
 
 
-def _parquet_file(path: Path) -> Any:
+def _parquet_file(path: Path, labels_as_codes: bool = False) -> Any:
     import pyarrow.parquet as pq
 
     handle = pq.ParquetFile(path)
@@ -138,6 +140,8 @@ def _parquet_file(path: Path) -> Any:
             file=str(path),
             field=missing[0],
         )
+    if labels_as_codes:  # their few distinct values are then checked once each, not per row
+        return pq.ParquetFile(path, metadata=handle.metadata, read_dictionary=list(LABELS))
     return handle
 
 
@@ -155,14 +159,16 @@ def _proven_clean(handle: Any, group: int, column: str) -> bool:
 
 
 def _parquet_batches(path: Path, texts: bool = True) -> Iterator[dict[str, Any]]:
-    """Column arrays of each batch (pyarrow StringArrays), row group by row group. With
-    `texts=False` the text columns are read only where the statistics cannot prove them
+    """Column arrays of each batch (label columns dictionary-encoded), row group by row group.
+    With `texts=False` the text columns are read only where the statistics cannot prove them
     well formed (they are read at render time instead, `SubmixRows.prepare`)."""
-    handle = _parquet_file(path)
+    handle = _parquet_file(path, labels_as_codes=True)
     for group in range(handle.num_row_groups):
         columns = list(COLUMNS) if texts else [
             c for c in COLUMNS if c in LABELS or not _proven_clean(handle, group, c)
         ]  # fmt: skip
+        # One reader per row group: one reader over many keeps what it read of them all
+        # (memory grows with the file: +70 MiB peak for the texts of 500,000 rows).
         for batch in handle.iter_batches(BATCH_ROWS, row_groups=[group], columns=columns):
             yield {name: batch.column(name) for name in columns}
 
@@ -327,12 +333,14 @@ class SubmixRows:
         inputs, targets = Spill(self.spill_dir), Spill(self.spill_dir)
         for file_index, file in enumerate(self.files):
             rows = self.origin[self.file_of == file_index] - 1  # 0-based, increasing
+            if not len(rows):
+                continue
             handle = _parquet_file(Path(file))
             starts = np.cumsum([0] + [handle.metadata.row_group(g).num_rows
                                       for g in range(handle.num_row_groups)])  # fmt: skip
-            for group in np.unique(np.searchsorted(starts, rows, side="right") - 1):
+            for group in np.unique(np.searchsorted(starts, rows, side="right") - 1).tolist():
                 first = int(starts[group])
-                batches = handle.iter_batches(BATCH_ROWS, row_groups=[int(group)], columns=TEXTS)
+                batches = handle.iter_batches(BATCH_ROWS, row_groups=[group], columns=TEXTS)
                 for batch in batches:
                     stop = first + batch.num_rows
                     lo, hi = np.searchsorted(rows, [first, stop])
@@ -368,6 +376,31 @@ class SubmixRows:
 # ---------------------------------------------------------------- reading
 
 
+class _Labels:
+    """A label column of one batch as per-row codes into its distinct values: `values[codes]`
+    (-1: null). The checks and filters run once per distinct value, then reach the rows through
+    `lut(...)[codes]`, so no per-row Python object is made."""
+
+    def __init__(self, column: Any) -> None:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        if isinstance(column, pa.ChunkedArray):
+            column = column.combine_chunks()
+        if not pa.types.is_dictionary(column.type):
+            column = pc.dictionary_encode(column)
+        self.codes = column.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+        self.values = column.dictionary.to_pylist()
+
+    def lut(self, per_value, null: bool | int = False, dtype: Any = bool) -> np.ndarray:
+        """`per_value(value)` for each distinct value, and `null` last (where code -1 lands)."""
+        return np.array([per_value(v) for v in self.values] + [null], dtype=dtype)
+
+    def value(self, row: int) -> Any:
+        code = int(self.codes[row])
+        return None if code < 0 else self.values[code]
+
+
 class _Reader:
     """Accumulates one read: validates and filters each batch (vectorised), spills kept rows."""
 
@@ -381,38 +414,44 @@ class _Reader:
         self.types: list[np.ndarray] = []
         self.origin: list[np.ndarray] = []
         self.file_of: list[np.ndarray] = []
-        self.by_task: dict[str, list[np.ndarray]] = {}
+        self.task_of: list[np.ndarray] = []  # per kept row, index into `task_names`
+        self.task_ids: dict[str, int] = {}
+        self.task_names: list[str] = []
         self.task_source: dict[str, str] = {}
         self.kept = 0
         self.read = 0
 
-    def _checks(self, cols: dict[str, Any]) -> list[tuple[str, np.ndarray, str]]:
+    def _checks(self, cols: dict[str, Any], labels: dict[str, _Labels]):
         """(field, bad-row mask, what is wrong) for each check, in the order rows are told."""
-        import pyarrow as pa
         import pyarrow.compute as pc
 
         out = []
-        for column in [c for c in COLUMNS if c in cols]:
-            col = cols[column]
-            wrong = pc.is_null(col)
-            what = "missing or not text"
-            if column != "targets":
-                wrong = pc.or_(wrong, pc.equal(pc.binary_length(col), 0))
-                what = "missing, empty or not text"
-            out.append((column, _mask(wrong.fill_null(True)), f"field {column!r} is {what}"))
+        for column in [c for c in COLUMNS if c in cols or c in labels]:
+            what = "missing, empty or not text" if column != "targets" else "missing or not text"
+            if column in labels:
+                wrong = labels[column].lut(lambda v: not isinstance(v, str) or v == "", True)
+                mask = wrong[labels[column].codes]
+            else:
+                wrong = pc.is_null(cols[column])
+                if column != "targets":
+                    wrong = pc.or_(wrong, pc.equal(pc.binary_length(cols[column]), 0))
+                mask = _mask(wrong.fill_null(True))
+            out.append((column, mask, f"field {column!r} is {what}"))
         for column, allowed in (("template_type", TEMPLATE_TYPES), ("task_source", TASK_SOURCES)):
-            known = pc.is_in(cols[column], value_set=pa.array(allowed)).fill_null(True)
-            out.append((column, ~_mask(known), f"unknown {column} (one of {', '.join(allowed)})"))
+            # a null or non-text value was told above; here only text outside the allowed set
+            unknown = labels[column].lut(lambda v, a=allowed: isinstance(v, str) and v not in a)
+            out.append((column, unknown[labels[column].codes],
+                        f"unknown {column} (one of {', '.join(allowed)})"))  # fmt: skip
         return out
 
-    def _valid(self, path: Path, cols: dict[str, Any], lines: np.ndarray) -> np.ndarray:
+    def _valid(self, path: Path, cols, labels: dict[str, _Labels], lines) -> np.ndarray:
         """Which rows are well formed; each other row is an error (or counted, when skipping)."""
-        checks = self._checks(cols)
+        checks = self._checks(cols, labels)
         wrong = np.logical_or.reduce([m for _, m, _ in checks])
         for i in np.flatnonzero(wrong):
             column, _, message = next(c for c in checks if c[1][i])
-            task = cols["task_name"][int(i)].as_py()
-            value = cols[column][int(i)].as_py()
+            task = labels["task_name"].value(int(i))
+            value = labels[column].value(int(i)) if column in labels else None
             told = f"{message}: {value!r}" if message.startswith("unknown") else message
             self.bad.handle(
                 FlankitError(
@@ -427,35 +466,64 @@ class _Reader:
 
     def add(self, path: Path, file_index: int, batch: dict[str, Any], first_row: int) -> int:
         """Validate, filter and spill one batch; returns its row count."""
-        cols = {c: _arrow(batch[c]) for c in COLUMNS if c in batch}
-        n = len(cols["task_name"])
+        labels = {c: _Labels(_arrow(batch[c])) for c in LABELS}
+        cols = {c: _arrow(batch[c]) for c in TEXTS if c in batch}
+        n = len(labels["task_name"].codes)
         lines = (
             np.asarray(batch["line"]) if "line" in batch else np.arange(first_row, first_row + n)
         )
-        keep = np.flatnonzero(self._valid(path, cols, lines) & wanted(self.filters, cols))
+        keep = np.flatnonzero(
+            self._valid(path, cols, labels, lines) & _wanted(self.filters, labels)
+        )
         if len(keep):
-            self._spill(file_index, cols, keep, lines[keep])
+            self._spill(file_index, cols, labels, keep, lines[keep])
         return n
 
-    def _spill(self, file_index: int, cols: dict[str, Any], keep: np.ndarray, lines) -> None:
-        import pyarrow.compute as pc
-
-        taken = {c: _take(cols[c], keep) for c in LABELS}
+    def _spill(self, file_index: int, cols, labels: dict[str, _Labels], keep, lines) -> None:
         if not self.deferred:
             self.inputs.append(_take(cols["inputs"], keep))
             self.targets.append(_take(cols["targets"], keep))
-        types = pc.dictionary_encode(taken["template_type"])
-        lut = np.array([TEMPLATE_TYPES.index(t) for t in types.dictionary.to_pylist()])
-        self.types.append(lut[types.indices.to_numpy()].astype(np.int8))
-        tasks = pc.dictionary_encode(taken["task_name"])
-        codes = tasks.indices.to_numpy()
-        for j, name in enumerate(tasks.dictionary.to_pylist()):
-            rows = np.flatnonzero(codes == j)
-            self.by_task.setdefault(name, []).append(self.kept + rows)
-            self.task_source.setdefault(name, taken["task_source"][int(rows[0])].as_py())
+        kind = labels["template_type"]
+        types = kind.lut(
+            lambda v: TEMPLATE_TYPES.index(v) if v in TEMPLATE_TYPES else -1, -1, np.int8
+        )
+        self.types.append(types[kind.codes[keep]])
+        name = labels["task_name"]
+        ids = name.lut(self._task_id, -1, dtype=np.int32)[name.codes[keep]]
+        self.task_of.append(ids)
+        # a task's source is that of its first kept row
+        new, first = np.unique(ids, return_index=True)
+        by_row = np.argsort(first)
+        for task, row in zip(new[by_row].tolist(), first[by_row].tolist()):
+            if self.task_names[task] not in self.task_source:
+                source = labels["task_source"].value(int(keep[row]))
+                self.task_source[self.task_names[task]] = source
         self.origin.append(np.asarray(lines, dtype=np.int64))
         self.file_of.append(np.full(len(keep), file_index, dtype=np.int32))
         self.kept += len(keep)
+
+    def _task_id(self, name: Any) -> int:
+        if not isinstance(name, str):
+            return -1
+        task = self.task_ids.get(name)
+        if task is None:
+            task = self.task_ids[name] = len(self.task_names)
+            self.task_names.append(name)
+        return task
+
+    def _by_task(self) -> dict[str, np.ndarray]:
+        """Kept-row positions per task, in increasing order, tasks in order of first row."""
+        if not self.task_of:
+            return {}
+        ids = np.concatenate(self.task_of)
+        order = np.argsort(ids, kind="stable")
+        counts = np.bincount(ids, minlength=len(self.task_names))
+        starts = np.concatenate([[0], np.cumsum(counts)])
+        present, first = np.unique(ids, return_index=True)
+        return {
+            self.task_names[t]: order[starts[t] : starts[t + 1]]
+            for t in present[np.argsort(first)].tolist()
+        }
 
     def finish(self, paths: list[Path]) -> SubmixRows:
         if not self.deferred:
@@ -472,31 +540,26 @@ class _Reader:
             origin=cat(self.origin, np.int64),
             file_of=cat(self.file_of, np.int32),
             files=[str(p) for p in paths],
-            by_task={k: np.concatenate(v) for k, v in self.by_task.items()},
+            by_task=self._by_task(),
             task_source=self.task_source,
             rows_read=self.read,
             spill_dir=self.spill_dir,
         )
 
 
-def wanted(filters: Filters, cols: dict[str, Any]) -> np.ndarray:
-    """Which rows of a batch (pyarrow columns) pass the filters."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
+def _wanted(filters: Filters, labels: dict[str, _Labels]) -> np.ndarray:
+    """Which rows of a batch pass the filters (decided once per distinct label value)."""
     f = filters
-    mask = np.ones(len(cols["task_name"]), dtype=bool)
+    mask = np.ones(len(labels["task_name"].codes), dtype=bool)
     for column, allowed in (
         ("template_type", f.template_types),
         ("task_source", f.task_sources),
     ):
         if allowed is not None:
-            value_set = pa.array(sorted(allowed), type=cols[column].type)
-            mask &= _mask(pc.is_in(cols[column], value_set=value_set).fill_null(False))
+            mask &= labels[column].lut(lambda v, a=allowed: v in a)[labels[column].codes]
     if f.tasks or f.exclude:
-        names = [n for n in pc.unique(cols["task_name"]).to_pylist() if n and f.task_kept(n)]
-        value_set = pa.array(names, type=cols["task_name"].type)
-        mask &= _mask(pc.is_in(cols["task_name"], value_set=value_set).fill_null(False))
+        name = labels["task_name"]
+        mask &= name.lut(lambda v: isinstance(v, str) and bool(v) and f.task_kept(v))[name.codes]
     return mask
 
 
