@@ -38,7 +38,7 @@ from flankit.data.decontam import cache_root, contaminated, index_in_background,
 from flankit.data.features import token_pairs
 from flankit.data.mixtures import Mixture, Ref, data_seed
 from flankit.data.pipeline import FeatureConfig, RenderConfig, mixture_tokenizer
-from flankit.data.shards import ShardWriter, TokenWriter
+from flankit.data.shards import ShardWriter, TokenWriter, json_line
 from flankit.data.sources import BadRows
 from flankit.data.tasks import Task, Variant, prepare_examples, render_example
 from flankit.errors import FlankitError, warn
@@ -227,8 +227,12 @@ def _pool(num_proc: int):
     return mp.get_context("fork").Pool(num_proc)
 
 
-def _init_state(tasks: list[Task], render: RenderConfig, seed: int, tokenizer, layout: str) -> None:
-    _STATE.update(tasks=tasks, render=render, seed=seed, tokenizer=tokenizer, layout=layout)
+def _init_state(
+    tasks: list[Task], render: RenderConfig, seed: int, tokenizer, layout: str, fmt: str
+) -> None:
+    _STATE.update(
+        tasks=tasks, render=render, seed=seed, tokenizer=tokenizer, layout=layout, format=fmt
+    )
     prepare_examples(tasks)  # lazily read texts (submix parquet), once, before workers fork
 
 
@@ -278,7 +282,9 @@ def count_rows(rows: list[dict]) -> dict[str, Counter]:
 def _work(refs: list[tuple]):
     rows = render_batch(refs)
     tokens = tokenize_batch(rows) if _STATE.get("tokenizer") is not None else None
-    return rows, tokens, count_rows(rows)
+    # JSON lines are encoded here, in the workers: the main process only writes them.
+    out = [json_line(r) for r in rows] if _STATE.get("format") == "jsonl" else rows
+    return out, tokens, count_rows(rows)
 
 
 def _refs(mix: Mixture, num_examples: int | None) -> tuple[Iterator[Ref], int, object]:
@@ -375,7 +381,7 @@ def build(cfg: DataConfig, out: str | Path, *, progress: bool = True) -> dict:
             folder, cfg.features, tokenizer, cfg.output, mix.seed, cfg.chunk_examples
         )
     per_task = defaultdict(Counter)
-    _init_state(mix.tasks, cfg.render, mix.seed, tokenizer, cfg.features.layout)
+    _init_state(mix.tasks, cfg.render, mix.seed, tokenizer, cfg.features.layout, cfg.output.format)
     batches = _batches(refs, cfg.batch_size)
     what = "render, tokenize, pack" if tokens is not None else "render"
     shown = bar("build", what, total, unit="ex", enabled=progress)
