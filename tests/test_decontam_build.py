@@ -1,13 +1,17 @@
 import csv
 import json
+import random
+import sys
 
+import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
 from flankit.cli import main
 from flankit.config import load_config
+from flankit.data import decontam
 from flankit.data.build import DataConfig, build
-from flankit.data.decontam import NgramIndex, eval_texts
+from flankit.data.decontam import NgramIndex, eval_texts, words
 from flankit.errors import FlankitError
 
 LONG = "the quick brown fox jumps over the lazy dog near the quiet river bank today"
@@ -19,6 +23,30 @@ def test_ngram_index_matches_only_long_overlaps():
     assert idx.contains("Prefix words. " + LONG.upper() + " and more")
     assert not idx.contains(" ".join(LONG.split()[:12]))  # 12 words cannot match a 13-gram
     assert idx.contains_many([LONG, "nothing", LONG]).tolist() == [True, False, True]
+
+
+@pytest.mark.parametrize("chunk_chars", [4 << 20, 50])
+def test_window_hashes_see_the_words_of_words(monkeypatch, chunk_chars):
+    # The byte-level hashing must find exactly the words `words()` finds (Unicode spaces and
+    # punctuation, final sigma, NUL, a dotted capital I that lowers to two characters), give
+    # equal words equal hashes and different words different ones, in texts split into chunks.
+    monkeypatch.setattr(decontam, "_CHUNK_CHARS", chunk_chars)
+    spaces = [chr(i) for i in range(sys.maxunicode + 1) if chr(i).isspace()]
+    assert sorted(decontam._ASCII_SPACES + decontam._UNICODE_SPACES) == spaces
+    rnd = random.Random(0)
+    alphabet = list("abcXYZ ΣΑς.,!#'\t\n\x00é\u2003\x85İ—“…") + spaces
+    texts = ["".join(rnd.choices(alphabet, k=rnd.randint(0, 40))) for _ in range(2000)]
+    hashes, owner = NgramIndex(1)._window_hashes(texts)
+    per_text = [words(t) for t in texts]
+    flat = [w for ws in per_text for w in ws]
+    assert len(hashes) == len(flat) > 1000
+    assert owner.tolist() == np.repeat(np.arange(len(texts)), [len(ws) for ws in per_text]).tolist()
+    seen: dict[str, int] = {}
+    for w, h in zip(flat, hashes.tolist()):
+        assert seen.setdefault(w, h) == h
+    assert len(set(seen.values())) == len(seen) > 300
+    windows = NgramIndex(3)._window_hashes(texts)[0]
+    assert len(windows) == sum(max(len(ws) - 2, 0) for ws in per_text)
 
 
 def test_eval_files_in_their_formats(shared):

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from flankit.data.features import decoder_rows, encdec_rows, truncate
 from flankit.data.packing import BestFitPacker
@@ -55,3 +56,27 @@ def test_truncate_keeps_eos_or_the_end():
     assert truncate([1, 2, 3, 4, 9], 3, 9) == ([1, 2, 9], 2)
     assert truncate([1, 2, 3, 4], 2, None, keep="end") == ([3, 4], 2)
     assert truncate([1, 2], 5, 9) == ([1, 2], 0)
+
+
+def test_feature_arrays_of_many_rows_match_row_by_row_and_refuse_overflow():
+    # Arrays are built for all rows at once; each row must equal the row built on its own
+    # (pad values, segments, shifts and masks stay inside the row), and a row longer than
+    # its length is an error, not a spill into the next row.
+    rng = np.random.default_rng(2)
+    rows = [
+        [
+            (rng.integers(3, 99, rng.integers(1, 9)).tolist(), rng.integers(3, 99, 3).tolist())
+            for _ in range(rng.integers(1, 4))
+        ]
+        for _ in range(40)
+    ]
+    many = encdec_rows(rows, 32, 12, pad_id=2, start_id=1)
+    flat = decoder_rows(rows, 40, pad_id=2)
+    for r, row in enumerate(rows):
+        one = encdec_rows([row], 32, 12, pad_id=2, start_id=1)
+        assert all(many[k][r].tolist() == one[k][0].tolist() for k in many)
+        one = decoder_rows([row], 40, pad_id=2)
+        assert all(flat[k][r].tolist() == one[k][0].tolist() for k in flat)
+        assert flat["loss_mask"][r].sum() == 3 * len(row)
+    with pytest.raises(ValueError, match="more than 4"):
+        encdec_rows([[([5, 6, 7], [1]), ([8, 9], [1])]], 4, 4, pad_id=0, start_id=0)

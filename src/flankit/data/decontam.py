@@ -20,7 +20,6 @@ import json
 import os
 import re
 import string
-import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -34,8 +33,17 @@ WORD = re.compile(r"\w+", re.UNICODE)
 _PUNCT = str.maketrans({c: " " for c in string.punctuation + "“”‘’«»…–—¿¡。、，：；！？（）"})
 # Task-level fields repeat across every example of a task; they are not per-example content.
 TASK_LEVEL_FIELDS = ("description", "definition")
-VERSION = 2  # bump when the hashing changes, to invalidate cached indexes
-_WORD_HASHES: dict[str, int] = {}
+VERSION = 3  # bump when the hashing changes, to invalidate cached indexes
+# Every character `str.split()` splits on: those outside ASCII become spaces before hashing.
+_UNICODE_SPACES = (
+    "\x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u2028\u2029\u202f\u205f\u3000"
+)
+_ASCII_SPACES = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f "
+_NON_ASCII_SPLIT = [chr(c) for c in _PUNCT if c > 127] + list(_UNICODE_SPACES)
+_SPACE_BYTE = np.zeros(256, dtype=bool)
+_SPACE_BYTE[[ord(c) for c in _ASCII_SPACES + string.punctuation]] = True
+_BYTE_PRIME = 0x9E3779B97F4A7C15  # odd: every power differs modulo 2**64
+_CHUNK_CHARS = 4 << 20
 
 
 def words(text: str) -> list[str]:
@@ -54,27 +62,62 @@ class NgramIndex:
         self.texts = 0
 
     def _window_hashes(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Rolling polynomial hashes of every n-word window that stays inside one text."""
-        ws = [words(t) for t in texts]
-        lengths = np.fromiter((len(w) for w in ws), dtype=np.int64, count=len(ws))
-        flat = [w for ww in ws for w in ww]
-        total = len(flat)
+        """Rolling polynomial hashes of every n-word window that stays inside one text, and
+        the text each window belongs to."""
+        hashes, owners, start, size = [], [], 0, 0
+        for i, t in enumerate(texts):  # a few MiB at a time, to bound the arrays' memory
+            size += len(t)
+            if size >= _CHUNK_CHARS or i == len(texts) - 1:
+                h, o = self._chunk_window_hashes(texts[start : i + 1])
+                hashes.append(h)
+                owners.append(o + start)
+                start, size = i + 1, 0
+        if len(hashes) == 1:
+            return hashes[0], owners[0]
+        if not hashes:
+            return np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.int64)
+        return np.concatenate(hashes), np.concatenate(owners)
+
+    def _chunk_window_hashes(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        # The words of `words()`, found and hashed on the UTF-8 bytes with numpy: a byte table
+        # splits on ASCII whitespace and punctuation; texts with other characters first get
+        # the rest of `_PUNCT` and the Unicode spaces replaced by spaces.
+        lowered = (t.lower() for t in texts)
+        encoded = [(t if t.isascii() else _non_ascii_to_space(t)).encode() for t in lowered]
+        lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
+        data = np.frombuffer(b" ".join(encoded), dtype=np.uint8)
+        solid = ~_SPACE_BYTE[data]
+        edge = np.diff(solid.view(np.int8), prepend=0, append=0)
+        starts, ends = np.flatnonzero(edge == 1), np.flatnonzero(edge == -1)
+        total = len(starts)
         if total < self.n:
             return np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.int64)
-        # Word hashes must agree across processes: crc32 is stable where hash() is salted.
-        cache = _WORD_HASHES
-        for w in set(flat).difference(cache):
-            cache[w] = zlib.crc32(w.encode())
-        h = np.fromiter(map(cache.__getitem__, flat), dtype=np.uint64, count=total)
-        h = h * np.uint64(0x9E3779B97F4A7C15) + np.uint64(1)
-        windows = total - self.n + 1
-        acc = np.zeros(windows, dtype=np.uint64)
-        mult = np.uint64(1)
+        # Word hash: sum over its bytes of (byte + 1) * P**offset, modulo 2**64 (byte + 1 so
+        # that a NUL byte still counts).
+        word_of = np.cumsum(edge[:-1] == 1) - 1
+        offset = np.arange(len(data)) - starts[word_of.clip(0)]
         with np.errstate(over="ignore"):
+            powers = np.ones(int((ends - starts).max()), dtype=np.uint64)
+            powers[1:] = np.cumprod(np.full(len(powers) - 1, _BYTE_PRIME, dtype=np.uint64))
+            terms = (data.astype(np.uint64) + np.uint64(1)) * powers[
+                offset.clip(0, len(powers) - 1)
+            ]
+            terms[~solid] = 0
+            h = np.add.reduceat(terms, starts)
+            # splitmix64's finaliser: the windows' sums below need well-mixed word hashes.
+            h ^= h >> np.uint64(30)
+            h *= np.uint64(0xBF58476D1CE4E5B9)
+            h ^= h >> np.uint64(27)
+            h *= np.uint64(0x94D049BB133111EB)
+            h ^= h >> np.uint64(31)
+            windows = total - self.n + 1
+            acc = np.zeros(windows, dtype=np.uint64)
+            mult = np.uint64(1)
             for k in range(self.n):
                 acc += h[k : k + windows] * mult
                 mult = mult * np.uint64(1099511628211)
-        owner = np.repeat(np.arange(len(texts)), lengths)
+        text_starts = np.cumsum(lengths + 1) - lengths - 1
+        owner = np.searchsorted(text_starts, starts, side="right") - 1
         valid = owner[:windows] == owner[self.n - 1 :]
         return acc[valid], owner[:windows][valid]
 
@@ -84,7 +127,9 @@ class NgramIndex:
     def add_many(self, texts: list[str]) -> None:
         grams, _ = self._window_hashes(texts)
         self.texts += len(texts)
-        self.hashes = np.union1d(self.hashes, grams)
+        # Sort and drop repeats (np.union1d's hash-based unique is many times slower here).
+        both = np.sort(np.concatenate([self.hashes, grams]))
+        self.hashes = both[np.concatenate(([True], both[1:] != both[:-1]))] if len(both) else both
 
     def contains(self, text: str) -> bool:
         return bool(self.contains_many([text])[0])
@@ -108,6 +153,14 @@ class NgramIndex:
             bits[(self.hashes >> np.uint64(40)).astype(np.int64)] = True
             self._bits, self._bits_for = bits, self.hashes
         return self._bits
+
+
+def _non_ascii_to_space(text: str) -> str:
+    # A few str.replace scans: many times faster than str.translate, which maps char by char.
+    for c in _NON_ASCII_SPLIT:
+        if c in text:
+            text = text.replace(c, " ")
+    return text
 
 
 def eval_texts(path: str | Path) -> Iterator[str]:

@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import chain
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -53,6 +54,28 @@ def truncate(
     return ids[:length], dropped
 
 
+def _layout(seqs: list, rows: Sequence[Sequence], length: int):
+    """Where each token of `seqs` (one sequence per packed example, row by row) goes: (flat
+    index into an (n, length) array, its example's number in the row from 1, its position in
+    its example, the example's first token for each token) and the tokens themselves."""
+    n = len(rows)
+    counts = np.fromiter(map(len, rows), dtype=np.int64, count=n)
+    lens = np.fromiter(map(len, seqs), dtype=np.int64, count=len(seqs))
+    row_of = np.repeat(np.arange(n), counts)
+    seg_start = np.cumsum(lens) - lens  # in all rows' tokens laid end to end
+    row_tokens = np.bincount(row_of, weights=lens, minlength=n).astype(np.int64)
+    if n and row_tokens.max(initial=0) > length:
+        raise ValueError(f"a packed row holds {row_tokens.max()} tokens, more than {length}")
+    row_start = np.cumsum(row_tokens) - row_tokens
+    first_of_row = np.cumsum(counts) - counts
+    seg = np.arange(len(seqs)) - np.repeat(first_of_row, counts) + 1
+    total = int(lens.sum())
+    pos = np.arange(total) - np.repeat(seg_start, lens)
+    flat = np.repeat(row_of * length + seg_start - row_start[row_of], lens) + pos
+    tokens = np.fromiter(chain.from_iterable(seqs), dtype=np.int32, count=total)
+    return flat, np.repeat(seg, lens), pos, tokens
+
+
 def encdec_rows(
     rows: Sequence[Sequence[tuple[list[int], list[int]]]],
     input_length: int,
@@ -71,19 +94,19 @@ def encdec_rows(
         )
         for k in ENCDEC_KEYS
     }
-    for r, row in enumerate(rows):
-        ei = di = 0
-        for seg, (inp, tgt) in enumerate(row, start=1):
-            a, b = ei + len(inp), di + len(tgt)
-            out["encoder_input_ids"][r, ei:a] = inp
-            out["encoder_segment_ids"][r, ei:a] = seg
-            out["encoder_positions"][r, ei:a] = np.arange(len(inp))
-            out["decoder_target_ids"][r, di:b] = tgt
-            out["decoder_input_ids"][r, di] = start_id
-            out["decoder_input_ids"][r, di + 1 : b] = tgt[:-1]
-            out["decoder_segment_ids"][r, di:b] = seg
-            out["decoder_positions"][r, di:b] = np.arange(len(tgt))
-            ei, di = a, b
+    # Whole arrays at once: a slice assignment per example costs more than the packing.
+    flat, seg, pos, ids = _layout([inp for row in rows for inp, _ in row], rows, input_length)
+    out["encoder_input_ids"].reshape(-1)[flat] = ids
+    out["encoder_segment_ids"].reshape(-1)[flat] = seg
+    out["encoder_positions"].reshape(-1)[flat] = pos
+    flat, seg, pos, ids = _layout([tgt for row in rows for _, tgt in row], rows, target_length)
+    out["decoder_target_ids"].reshape(-1)[flat] = ids
+    # Targets shifted right within each segment, each starting with the decoder start id.
+    shifted = np.roll(ids, 1)
+    shifted[pos == 0] = start_id
+    out["decoder_input_ids"].reshape(-1)[flat] = shifted
+    out["decoder_segment_ids"].reshape(-1)[flat] = seg
+    out["decoder_positions"].reshape(-1)[flat] = pos
     return out
 
 
@@ -94,17 +117,17 @@ def decoder_rows(
     n = len(rows)
     out = {k: np.zeros((n, length), dtype=np.int32) for k in DECODER_KEYS}
     out["input_ids"][:] = pad_id
-    for r, row in enumerate(rows):
-        i = 0
-        for seg, (prompt, tgt) in enumerate(row, start=1):
-            seq = list(prompt) + list(tgt)
-            j = i + len(seq)
-            out["input_ids"][r, i:j] = seq
-            out["segment_ids"][r, i:j] = seg
-            out["positions"][r, i:j] = np.arange(len(seq))
-            # loss_mask[t] = 1: token t is a target token (predicted from position t-1).
-            out["loss_mask"][r, i + len(prompt) : j] = 1
-            i = j
+    seqs = [list(prompt) + list(tgt) for row in rows for prompt, tgt in row]
+    flat, seg, pos, ids = _layout(seqs, rows, length)
+    prompt_lens = np.fromiter(
+        (len(prompt) for row in rows for prompt, _ in row), dtype=np.int64, count=len(seqs)
+    )
+    out["input_ids"].reshape(-1)[flat] = ids
+    out["segment_ids"].reshape(-1)[flat] = seg
+    out["positions"].reshape(-1)[flat] = pos
+    # loss_mask[t] = 1: token t is a target token (predicted from position t-1).
+    lens = np.fromiter(map(len, seqs), dtype=np.int64, count=len(seqs))
+    out["loss_mask"].reshape(-1)[flat] = pos >= np.repeat(prompt_lens, lens)
     return out
 
 

@@ -16,6 +16,11 @@ from flankit.data.pipeline import feature_lengths, pack_pairs, shuffle_chunk
 from flankit.family import family_named
 
 
+def json_line(row: dict) -> str:
+    """One row of a jsonl shard, newline included."""
+    return json.dumps(row, ensure_ascii=False) + "\n"
+
+
 class ShardWriter:
     """Writes rows to numbered shards atomically (temporary name, then rename)."""
 
@@ -25,7 +30,8 @@ class ShardWriter:
         self.rows: list[dict] = []
         self.shards = 0
 
-    def add(self, rows: list[dict]) -> None:
+    def add(self, rows: list) -> None:
+        """Add rows: dicts, or for jsonl their `json_line`s."""
         self.rows.extend(rows)
         while len(self.rows) >= self.shard_size:
             self._write(self.rows[: self.shard_size])
@@ -41,8 +47,7 @@ class ShardWriter:
         tmp = path.with_suffix(path.suffix + ".tmp")
         if self.fmt == "jsonl":
             with open(tmp, "w", encoding="utf-8") as f:
-                for row in rows:
-                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
+                f.writelines(r if isinstance(r, str) else json_line(r) for r in rows)
         else:
             import pyarrow as pa
             import pyarrow.parquet as pq
@@ -52,6 +57,16 @@ class ShardWriter:
         _fsync(tmp)
         os.replace(tmp, path)
         self.shards += 1
+
+
+_COUNTED = (
+    "input_tokens",
+    "target_tokens",
+    "truncated_inputs",
+    "dropped_input_tokens",
+    "truncated_targets",
+    "dropped_target_tokens",
+)
 
 
 class TokenWriter:
@@ -84,18 +99,27 @@ class TokenWriter:
         self.stats = Counter()
 
     def add(self, pairs: list[tuple[list[int], list[int]]]) -> None:
+        fit, lengths, eos, pending = self.family.fit_example, self.lengths, self.eos, self.pending
+        # Plain ints per batch (a Counter update per example costs more), added to the stats
+        # in the order the keys first occur, as stats.json lists them.
+        counts, order = [0] * 6, [0, 1]
         for inp, tgt in pairs:
-            inp, tgt, di, dt = self.family.fit_example(inp, tgt, self.lengths, self.eos)
-            self.stats["examples"] += 1
-            self.stats["input_tokens"] += len(inp)
-            self.stats["target_tokens"] += len(tgt)
+            inp, tgt, di, dt = fit(inp, tgt, lengths, eos)
+            counts[0] += len(inp)
+            counts[1] += len(tgt)
             if di:
-                self.stats["truncated_inputs"] += 1
-                self.stats["dropped_input_tokens"] += di
+                order += [2, 3] if not counts[2] else []
+                counts[2] += 1
+                counts[3] += di
             if dt:
-                self.stats["truncated_targets"] += 1
-                self.stats["dropped_target_tokens"] += dt
-            self.pending.append((inp, tgt))
+                order += [4, 5] if not counts[4] else []
+                counts[4] += 1
+                counts[5] += dt
+            pending.append((inp, tgt))
+        if pairs:
+            self.stats["examples"] += len(pairs)
+            for i in order:
+                self.stats[_COUNTED[i]] += counts[i]
         while len(self.pending) >= self.chunk:
             self._pack(self.chunk)
         self._drain(final=False)
