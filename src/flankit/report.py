@@ -440,6 +440,7 @@ def _save(fig, ax, path: Path, paths: list[str]) -> None:
 
 
 CELL_LABELS = {"zs": "zero-shot", "fs": "few-shot", "zsnoopt": "zero-shot, no options"}
+SHOT_ORDER = {"zs": 0, "zsnoopt": 1, "fs": 2}
 
 
 def _pm(cell: dict | None) -> str:
@@ -456,7 +457,7 @@ def quickstart_comparison_table(summary: dict) -> list[str]:
     order = {"held_out": 0, "held_in": 1, "cloze_held_out": 2, "cloze_held_in": 3}
     keys = sorted(
         (k for k in fin if len(k.split()) == 3),
-        key=lambda k: (order.get(k.split()[0], 9), k.split()[1] != "zs", k.split()[2]),
+        key=lambda k: (order.get(k.split()[0], 9), SHOT_ORDER.get(k.split()[1], 9), k.split()[2]),
     )
     for key in keys:
         split, shot, mode = key.split()
