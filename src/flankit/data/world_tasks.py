@@ -3,10 +3,14 @@
 Held-in families ask for some of the world's facts (city, job, food, sport, best friend, age,
 and four multi-step ones with rationales: the best friend's city, food and sport, the age in k
 years). Held-out families ask for facts that only the
-pretraining text holds, through instructions and answer formats no held-in family uses: other
-attributes (pet, colour, instrument), a composition no held-in family trains (the best friend's
-job) and a comparison answered by a name (who is older). A model can answer a held-out family
-only by bringing pretraining knowledge to an instruction it has never seen.
+pretraining text holds, through instructions and answer vocabularies no held-in family uses:
+other attributes (pet, colour, instrument), a composition no held-in family trains (the best
+friend's job) and a comparison answered by a name (who is older). A model can answer a held-out
+family only by bringing pretraining knowledge to an instruction it has never seen.
+
+Every example also carries four answer options (the two names for "who is older"): a task
+renders with and without them, as Flan's mixture does, and the benchmark asks with them, as the
+paper's multiple-choice held-out sets do, and zero-shot also without them.
 
 People are split too: held-in families train on three quarters of the people and are evaluated
 on the rest (facts seen in pretraining only); held-out families are evaluated on everyone.

@@ -1,6 +1,7 @@
 """The miniature world's instruction families as an evaluation: held-in families on people
 whose facts were never asked in finetuning, and held-out families on everyone; zero- and
-few-shot, direct and chain of thought. Scored like the synthetic suite (exact match; the final
+few-shot with the answer options listed, zero-shot also without them, direct and chain of
+thought. Scored like the synthetic suite (exact match; the final
 answer of a CoT output). Each item's `chance` is what a random well-formed answer scores.
 """
 
