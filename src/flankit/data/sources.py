@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import io
 import json
 import math
 import re
@@ -146,41 +147,38 @@ def read_cot_tsv(path: str | Path, *, task: str, bad: BadRows) -> Iterator[Examp
     """Flan CoT TSV: no header; question, answer, chain of thought; literal `\\n` escapes."""
     path = str(path)
     names = ("question", "answer", "rationale")
-    utf8 = file_is_utf8(path)  # then no row can hold invalid UTF-8: skip the check row by row
-    with open_text(path, task) as handle:
-        for lineno, line in enumerate(handle, start=1):
-            line = line.rstrip("\r\n")
-            if not line:
-                continue
-            cols = line.split("\t")
-            if len(cols) != 3:
-                bad.handle(
-                    FlankitError(
-                        f"expected 3 tab-separated columns (question, answer, rationale), got {len(cols)}",
-                        file=path,
-                        line=lineno,
-                        task=task,
-                    )
+    text, utf8 = read_text(path, task=task)  # valid UTF-8: skip the check row by row
+    for lineno, line in enumerate(io.StringIO(text, newline=""), start=1):
+        line = line.rstrip("\r\n")
+        if not line:
+            continue
+        cols = line.split("\t")
+        if len(cols) != 3:
+            bad.handle(
+                FlankitError(
+                    f"expected 3 tab-separated columns (question, answer, rationale), got {len(cols)}",
+                    file=path,
+                    line=lineno,
+                    task=task,
                 )
-                continue
-            error = not utf8 and utf8_error(
-                dict(zip(names, cols)), file=path, line=lineno, task=task
             )
-            if error:
-                bad.handle(error)
-                continue
-            fields = {}
-            for name, value in zip(names, cols):
-                value = value.replace("\\n", "\n").strip()
-                if not value:
-                    bad.handle(
-                        FlankitError("empty value", file=path, line=lineno, task=task, field=name)
-                    )
-                    fields = None
-                    break
-                fields[name] = value
-            if fields is not None:
-                yield Example(fields, f"{path}:{lineno}")
+            continue
+        error = not utf8 and utf8_error(dict(zip(names, cols)), file=path, line=lineno, task=task)
+        if error:
+            bad.handle(error)
+            continue
+        fields = {}
+        for name, value in zip(names, cols):
+            value = value.replace("\\n", "\n").strip()
+            if not value:
+                bad.handle(
+                    FlankitError("empty value", file=path, line=lineno, task=task, field=name)
+                )
+                fields = None
+                break
+            fields[name] = value
+        if fields is not None:
+            yield Example(fields, f"{path}:{lineno}")
 
 
 def read_json(path: str | Path, *, task: str | None = None) -> Any:
@@ -198,15 +196,8 @@ def read_json_checked(path: str | Path, *, task: str | None = None) -> tuple[Any
     """`read_json`, and whether every string in it is known to be valid UTF-8 (the file is
     UTF-8 and has no surrogate escape), so readers may skip the check field by field."""
     path = str(path)
-    try:
-        raw = Path(path).read_bytes()
-    except OSError as exc:
-        raise FlankitError(f"cannot read: {exc.strerror}", file=path, task=task) from exc
-    try:
-        text = raw.decode("utf-8")
-        clean = _SURROGATE_ESCAPE.search(text) is None
-    except UnicodeDecodeError:
-        text, clean = raw.decode("utf-8", errors="surrogateescape"), False
+    text, utf8 = read_text(path, task=task)
+    clean = utf8 and _SURROGATE_ESCAPE.search(text) is None
     if not text.strip():
         raise FlankitError("empty file", file=path, task=task)
     try:
@@ -217,14 +208,17 @@ def read_json_checked(path: str | Path, *, task: str | None = None) -> tuple[Any
         ) from exc
 
 
-def file_is_utf8(path: str | Path) -> bool:
-    """Whether a whole file decodes as UTF-8 (False when it cannot be read: the reader that
-    opens it reports that)."""
+def read_text(path: str | Path, *, task: str | None = None) -> tuple[str, bool]:
+    """A whole text file decoded, and whether it is valid UTF-8; if not, its invalid bytes
+    survive as lone surrogates, which `invalid_utf8` finds in the row that holds them."""
     try:
-        Path(path).read_bytes().decode("utf-8")
-    except (OSError, UnicodeDecodeError):
-        return False
-    return True
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise FlankitError(f"cannot read: {exc.strerror}", file=str(path), task=task) from exc
+    try:
+        return raw.decode("utf-8"), True
+    except UnicodeDecodeError:
+        return raw.decode("utf-8", errors="surrogateescape"), False
 
 
 def _bigbench_texts(ex: dict) -> dict[str, Any]:
