@@ -42,14 +42,10 @@ def load(
         n_options = len(task.examples[0].fields.get("options") or [])
         chance = 1.0 / n_options if n_options else meta.chance
         how = synthetic.FamilyEval("world", f"{split}/{fam}", seed + 7, (12, 64), chance)
-        # A family with answer options is asked with them and, zero-shot, without them too.
-        asked = (*shots, "zsnoopt") if n_options and "zs" in shots else shots
-        how_free = replace(how, chance=meta.chance)
-        items += synthetic.family_items(
-            task, n, how, modes, tuple(s for s in asked if s != "zsnoopt")
-        )
-        if "zsnoopt" in asked:
-            items += synthetic.family_items(task, n, how_free, modes, ("zsnoopt",))
+        items += synthetic.family_items(task, n, how, modes, shots)
+        if n_options and "zs" in shots:  # zero-shot also without the options: other chance
+            free = replace(how, chance=meta.chance)
+            items += synthetic.family_items(task, n, free, modes, ("zsnoopt",))
     return items
 
 
