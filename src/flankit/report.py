@@ -526,7 +526,7 @@ def quickstart_comparison_report(summary: dict, plots: list[str]) -> str:
         *transfer_sentences(summary),
         "",
         "Chance is the accuracy of a random well-formed answer (one of the listed options; "
-        "without options, one of the attribute's 12 values, or one of the two names); a model "
+        "without options, one of the attribute's values, or one of the two names); a model "
         "that only learned the answer format scores about that, so a gain up to chance is "
         "format and a score above it is knowledge reached through an untrained instruction. "
         "The gain's 95% interval is paired: both models answer the same items, and it "
