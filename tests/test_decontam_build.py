@@ -242,3 +242,32 @@ def test_index_built_in_the_background_equals_the_serial_one(tmp_path, fixture_d
     assert again.hashes.tolist() == serial.hashes.tolist()
     with pytest.raises(FlankitError, match="evaluation file not found"):
         index_in_background([str(tmp_path / "missing.json")])
+
+
+def test_check_shared_by_workers_equals_the_serial_check():
+    from flankit.data.build import _balanced, _kept_examples
+    from flankit.data.collections import CollectionSpec, load_collection
+    from flankit.data.decontam import NgramIndex
+
+    tasks = load_collection(CollectionSpec(name="synthetic", examples_per_task=30))
+    index = NgramIndex(13)
+    # Copy one example of every third task into the "benchmark", so hits fall in every share.
+    for task in tasks[::3]:
+        fields = task.examples[5].fields
+        index.add_many([" ".join(str(v) for v in fields.values())])
+    todo = list(range(len(tasks)))
+    runs = {}
+    for workers in (1, 2, 3):
+        seen = []
+        runs[workers] = {
+            i: keep.tolist() for i, keep in _kept_examples(tasks, todo, index, workers, seen.append)
+        }
+        assert len(seen) == len(todo)  # the progress bar hears of every task
+    assert runs[1] == runs[2] == runs[3]
+    assert sorted(runs[1]) == todo
+    hit = {i for i, k in runs[1].items() if len(k) < len(tasks[i])}
+    shares = _balanced(todo, [len(t) for t in tasks], 3)
+    assert sum(bool(hit & set(share)) for share in shares) >= 2  # hits in several shares
+    parts = _balanced(list(range(10)), [5, 1, 1, 1, 1, 1, 5, 1, 1, 1], 3)
+    assert [i for p in parts for i in p] == list(range(10)) and len(parts) == 3
+    assert _balanced([1, 2], [1, 1], 5) == [[1], [2]]

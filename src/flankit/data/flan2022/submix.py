@@ -6,11 +6,12 @@ Two layouts are read: the `DataProvenanceInitiative/*_submix_original` parquet f
 and task source come from the file name). Files are read batch by batch with pyarrow (parquet) or
 line by line (JSONL, plain or gzip), filtered by template type, task source and task name. The
 label columns are handled as dictionary codes (parquet: read so), so each distinct value is
-checked and filtered once per batch, never a Python object per row. A parquet-only read decodes
-just the three label columns and keeps row references; the text columns are checked by each row
-group's statistics (no null, no empty input), decoded only where those cannot tell, and the kept
-rows' texts are read later, once (`SubmixRows.prepare`, on first use or before a build's workers
-fork), in file order, straight from the Arrow buffers into the spill. Either way the kept texts
+checked and filtered once per batch, never a Python object per row. A build's load reads the
+texts in the same pass, straight from the Arrow buffers into the spill. A listing's read
+(`defer_texts`, parquet only) decodes just the three label columns and keeps row references; the
+text columns are checked by each row group's statistics (no null, no empty input), decoded only
+where those cannot tell, and the kept rows' texts are read later if at all, once
+(`SubmixRows.prepare`), in file order. Either way the kept texts
 end up in a spill file on local disk; only their offsets (a few bytes per row) stay in memory,
 and each row is read back on demand. Memory is therefore bounded by the batch size,
 not by the submix (these are 0.1-13 GB each).
@@ -489,14 +490,20 @@ class _Reader:
         )
         self.types.append(types[kind.codes[keep]])
         name = labels["task_name"]
-        ids = name.lut(self._task_id, -1, dtype=np.int32)[name.codes[keep]]
+        per_value = name.lut(self._task_id, -1, dtype=np.int32)
+        ids = per_value[name.codes[keep]]
         self.task_of.append(ids)
-        # a task's source is that of its first kept row
-        new, first = np.unique(ids, return_index=True)
-        by_row = np.argsort(first)
-        for task, row in zip(new[by_row].tolist(), first[by_row].tolist()):
-            if self.task_names[task] not in self.task_source:
-                source = labels["task_source"].value(int(keep[row]))
+        # A task's source is that of its first kept row: looked for only among the rows of
+        # tasks that have none yet (after the first batches, usually none).
+        sourceless = np.array(
+            [t >= 0 and self.task_names[t] not in self.task_source for t in per_value.tolist()],
+            dtype=bool,
+        )
+        if sourceless.any():
+            rows = np.flatnonzero(sourceless[name.codes[keep]])
+            new, first = np.unique(ids[rows], return_index=True)
+            for at, task in sorted(zip(first.tolist(), new.tolist())):
+                source = labels["task_source"].value(int(keep[rows[at]]))
                 self.task_source[self.task_names[task]] = source
         self.origin.append(np.asarray(lines, dtype=np.int64))
         self.file_of.append(np.full(len(keep), file_index, dtype=np.int32))
@@ -589,11 +596,17 @@ def read(
     bad: BadRows | None = None,
     *,
     spill_dir: str | None = None,
+    defer_texts: bool = True,
 ) -> SubmixRows:
-    """Every row of the submix file(s) at `path` that passes `filters`, spilled to disk."""
+    """Every row of the submix file(s) at `path` that passes `filters`, spilled to disk.
+
+    `defer_texts`: a parquet-only read decodes the label columns only and reads the kept texts
+    on first use (`SubmixRows.prepare`), which listings and filtered reads gain from; a build,
+    which renders every kept row, reads them in the same pass instead (`defer_texts=False`):
+    one decode of each batch, not a label pass and then a text pass."""
     bad = bad if bad is not None else BadRows()
     paths = files(path)
-    deferred = all(p.suffix == ".parquet" for p in paths)
+    deferred = defer_texts and all(p.suffix == ".parquet" for p in paths)
     reader = _Reader(filters, bad, spill_dir, deferred)
     for file_index, file in enumerate(paths):
         if file.suffix == ".parquet":
