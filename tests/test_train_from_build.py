@@ -1,9 +1,12 @@
 """`flankit train` on a finished build's folder (`data: {built: DIR}`) trains on the very rows
 that streaming the same config gives: identical batches, identical final weights."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
+from safetensors.numpy import load_file as load_arrays
 from safetensors.torch import load_file
 
 from flankit.config import load_config
@@ -46,10 +49,12 @@ STREAMED = "data:\n  collections: [{name: synthetic, examples_per_task: 60}]\n" 
 FROM_BUILD = "data:\n  built: BUILT\n  features: {input_length: 128, target_length: 32}\n"
 
 
-def built(tmp_path, tok_dir, layout="encdec"):
-    path = tmp_path / f"build-{layout}.yaml"
-    path.write_text(BUILD.replace("TOK", str(tok_dir)).replace("LAYOUT", layout))
-    out = tmp_path / f"built-{layout}"
+def built(tmp_path, tok_dir, layout="encdec", num_proc=1):
+    name = layout if num_proc == 1 else f"{layout}-{num_proc}proc"
+    path = tmp_path / f"build-{name}.yaml"
+    text = BUILD.replace("TOK", str(tok_dir)).replace("LAYOUT", layout)
+    path.write_text(text + f"num_proc: {num_proc}\n")
+    out = tmp_path / f"built-{name}"
     build(load_config(DataConfig, path), out, progress=False)
     return out
 
@@ -75,6 +80,33 @@ def test_a_build_holds_the_batches_training_streams(tmp_path, tok_dir, layout):
         for k in a:
             np.testing.assert_array_equal(a[k], b[k], err_msg=k)
         assert streamed.examples_seen == from_build.examples_seen
+
+
+@pytest.mark.parametrize("layout", ["encdec", "decoder"])
+def test_worker_packed_chunks_make_the_serial_builds_shards(tmp_path, tok_dir, layout):
+    """Chunks packed in 2 worker processes give a serial build's bytes; each shard holds
+    rows_per_shard rows but the last, and end to end they are the streamed rows, in order."""
+    serial, workers = built(tmp_path, tok_dir, layout), built(tmp_path, tok_dir, layout, 2)
+    shards = sorted((serial / "tokens").glob("part-*.safetensors"))
+    assert [p.name for p in shards] == sorted(p.name for p in (workers / "tokens").glob("part-*"))
+    for p in [*shards, serial / "tokens" / "manifest.json"]:
+        assert p.read_bytes() == (workers / "tokens" / p.name).read_bytes(), p.name
+    stats = [json.loads((out / "stats.json").read_text()) for out in (serial, workers)]
+    assert list(stats[0]["tokens"].items()) == list(stats[1]["tokens"].items())
+    arrays = [load_arrays(str(p)) for p in shards]
+    sizes = [
+        len(a["segment_ids" if layout == "decoder" else "encoder_segment_ids"]) for a in arrays
+    ]
+    assert len(sizes) > 3 and sizes[:-1] == [7] * (len(sizes) - 1) and 0 < sizes[-1] <= 7
+    cfg = load_config(DataConfig, tmp_path / f"build-{layout}.yaml")
+    mix, _ = load_mixture(cfg, seed=cfg.seed)
+    tok = load_tokenizer(str(tok_dir))
+    # 192 examples are 3 whole chunks of 64: exactly the rows the stream packs from them.
+    streamed = PackedStream(mix, tok, cfg.features, cfg.render, chunk_examples=64)
+    expected = streamed.next_batch(sum(sizes))
+    assert streamed.examples_seen == 192 == stats[0]["tokens"]["examples"]
+    for k, v in expected.items():
+        np.testing.assert_array_equal(np.concatenate([a[k] for a in arrays]), v, err_msg=k)
 
 
 def test_built_stream_resumes_where_it_stopped_and_wraps_around(tmp_path, tok_dir):

@@ -1,7 +1,9 @@
 """Build a rendered (and optionally tokenized and packed) mixture into shards, with a report.
 
-Stages are plain functions over batches (`render_batch`, `tokenize_batch`) so they run in worker
-processes (`num_proc`) and could be wrapped by a cluster engine; the main process only packs and
+Stages are plain functions over batches (`render_batch`, `tokenize_batch`, `ChunkPacker.pack`)
+so they run in worker processes (`num_proc`) and could be wrapped by a cluster engine. With a
+tokenizer a worker's job is one packing chunk (`chunk_examples` examples from a chunk boundary
+of the stream), rendered, tokenized, packed and laid out as arrays; the main process only
 writes. Output, under `out/`:
 - `data/part-NNNNN.{jsonl,parquet}`: rendered examples (inputs, targets, task, template, ...);
 - `tokens/part-NNNNN.safetensors`: packed int32 feature arrays (when a tokenizer is given);
@@ -33,6 +35,7 @@ import numpy as np
 from flankit.config import to_dict
 from flankit.data import collection_report
 from flankit.data.built import write_manifest
+from flankit.data.chunks import ChunkPacker
 from flankit.data.collections import CollectionSpec, load_collection
 from flankit.data.decontam import cache_root, contaminated, index_in_background, task_key
 from flankit.data.features import token_pairs
@@ -279,10 +282,22 @@ def _pool(num_proc: int):
 
 
 def _init_state(
-    tasks: list[Task], render: RenderConfig, seed: int, tokenizer, layout: str, fmt: str
+    tasks: list[Task],
+    render: RenderConfig,
+    seed: int,
+    tokenizer,
+    layout: str,
+    fmt: str,
+    packer: ChunkPacker | None = None,
 ) -> None:
     _STATE.update(
-        tasks=tasks, render=render, seed=seed, tokenizer=tokenizer, layout=layout, format=fmt
+        tasks=tasks,
+        render=render,
+        seed=seed,
+        tokenizer=tokenizer,
+        layout=layout,
+        format=fmt,
+        packer=packer,
     )
     prepare_examples(tasks)  # lazily read texts (submix parquet), once, before workers fork
 
@@ -330,12 +345,17 @@ def count_rows(rows: list[dict]) -> dict[str, Counter]:
     return per_task
 
 
-def _work(refs: list[tuple]):
+def _work(job: tuple[int, list[tuple]]):
+    """One job: render a batch of refs; with a tokenizer, the batch is the packing chunk that
+    starts at stream position `chunk_start`, tokenized and packed here too."""
+    chunk_start, refs = job
     rows = render_batch(refs)
-    tokens = tokenize_batch(rows) if _STATE.get("tokenizer") is not None else None
+    packed = None
+    if _STATE.get("tokenizer") is not None:
+        packed = _STATE["packer"].pack(tokenize_batch(rows), chunk_start)
     # JSON lines are encoded here, in the workers: the main process only writes them.
     out = [json_line(r) for r in rows] if _STATE.get("format") == "jsonl" else rows
-    return out, tokens, count_rows(rows)
+    return out, count_rows(rows), packed
 
 
 def _refs(mix: Mixture, num_examples: int | None) -> tuple[Iterator[Ref], int, object]:
@@ -346,15 +366,21 @@ def _refs(mix: Mixture, num_examples: int | None) -> tuple[Iterator[Ref], int, o
     return islice(stream, num_examples), num_examples, stream
 
 
-def _batches(refs: Iterator[Ref], size: int) -> Iterator[list[tuple]]:
+def _batches(refs: Iterator[Ref], size: int) -> Iterator[tuple[int, list[tuple]]]:
+    """(stream position of the first, refs as tuples) for each `size` refs in turn."""
+    start = 0
     while True:
         chunk = list(islice(refs, size))
         if not chunk:
             return
-        yield [
-            (r.task, r.index, r.epoch, r.variant.format, r.variant.cot, r.variant.inverted)
-            for r in chunk
-        ]
+        yield (
+            start,
+            [
+                (r.task, r.index, r.epoch, r.variant.format, r.variant.cot, r.variant.inverted)
+                for r in chunk
+            ],
+        )
+        start += len(chunk)
 
 
 def _prepare_tokenizer(cfg: DataConfig, mix: Mixture, out: Path, progress: bool = False):
@@ -432,15 +458,19 @@ def build(cfg: DataConfig, out: str | Path, *, progress: bool = True) -> dict:
             folder, cfg.features, tokenizer, cfg.output, mix.seed, cfg.chunk_examples
         )
     per_task = defaultdict(Counter)
-    _init_state(mix.tasks, cfg.render, mix.seed, tokenizer, cfg.features.layout, cfg.output.format)
-    batches = _batches(refs, cfg.batch_size)
+    packer = tokens.packer if tokens is not None else None
+    _init_state(
+        mix.tasks, cfg.render, mix.seed, tokenizer, cfg.features.layout, cfg.output.format, packer
+    )
+    # With a tokenizer a job is one packing chunk, packed in the worker; else a batch to render.
+    jobs = _batches(refs, cfg.chunk_examples if tokens is not None else cfg.batch_size)
     what = "render, tokenize, pack" if tokens is not None else "render"
     shown = bar("build", what, total, unit="ex", enabled=progress)
     with _pool(cfg.num_proc) as pool, shown:
-        for rows, toks, counts in pool.imap(_work, batches, chunksize=1):
+        for rows, counts, packed in pool.imap(_work, jobs, chunksize=1):
             texts.add(rows)
             if tokens is not None:
-                tokens.add(toks)
+                tokens.add_chunk(packed)
             for task, c in counts.items():
                 per_task[task].update(c)
             shown.update(len(rows))

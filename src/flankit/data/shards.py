@@ -1,8 +1,8 @@
 """The writers of a build's shards: rendered rows (`data/`) and packed token rows (`tokens/`).
 
 Each shard is written to a temporary name, fsynced and renamed, so a crash never leaves a half
-shard. Token rows are packed chunk by chunk and each chunk's rows shuffled, exactly as `flankit
-train` streams the same mixture (`data/pipeline.py`).
+shard. Token rows are packed chunk by chunk and each chunk's rows shuffled (`data/chunks.py`),
+exactly as `flankit train` streams the same mixture (`data/pipeline.py`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ import os
 from collections import Counter
 from pathlib import Path
 
-from flankit.data.pipeline import feature_lengths, pack_pairs, shuffle_chunk
+import numpy as np
+
+from flankit.data.chunks import ChunkPacker, PackedChunk
 from flankit.family import family_named
 
 
@@ -59,22 +61,14 @@ class ShardWriter:
         self.shards += 1
 
 
-_COUNTED = (
-    "input_tokens",
-    "target_tokens",
-    "truncated_inputs",
-    "dropped_input_tokens",
-    "truncated_targets",
-    "dropped_target_tokens",
-)
-
-
 class TokenWriter:
-    """Packs token ids into fixed-length rows and writes safetensors shards.
+    """Writes packed token rows to safetensors shards of `rows_per_shard` rows each.
 
-    Rows are packed chunk by chunk of `chunk_examples` examples and each chunk's rows shuffled,
-    exactly as `flankit train` streams the same mixture (`data/pipeline.py`), so a run reading
-    these shards (`data.built`) trains on the same batches as one streaming the config."""
+    Rows are packed chunk by chunk of `chunk_examples` examples and each chunk's rows shuffled
+    (`data/chunks.py`), exactly as `flankit train` streams the same mixture (`data/pipeline.py`),
+    so a run reading these shards (`data.built`) trains on the same batches as one streaming the
+    config. A build's workers pack the chunks (`packer.pack`) and hand them to `add_chunk`, in
+    stream order; `add` packs token pairs here instead."""
 
     def __init__(
         self,
@@ -88,49 +82,34 @@ class TokenWriter:
         self.folder, self.feats, self.rows_per_shard = folder, feats, out.rows_per_shard
         self.family = family_named(feats.layout)
         folder.mkdir(parents=True, exist_ok=True)
-        self.pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-        self.eos = tokenizer.eos_token_id
-        self.lengths = feature_lengths(feats)
-        self.seed, self.chunk = seed, chunk
-        self.pending: list[tuple[list[int], list[int]]] = []  # fitted, not yet packed
-        self.chunk_start = 0  # index in the stream of pending[0]
-        self.ready: list[list[tuple[list[int], list[int]]]] = []
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self.packer = ChunkPacker(feats, feats.pack, tokenizer.eos_token_id, pad, seed)
+        self.chunk = chunk
+        self.pending: list[tuple[list[int], list[int]]] = []  # given to `add`, not yet packed
+        self.chunk_start = 0  # index in the stream of the next chunk's first example
+        self.ready: list[dict[str, np.ndarray]] = []  # packed arrays not yet in a shard
+        self.ready_rows = 0
         self.shards = 0
         self.stats = Counter()
 
     def add(self, pairs: list[tuple[list[int], list[int]]]) -> None:
-        fit, lengths, eos, pending = self.family.fit_example, self.lengths, self.eos, self.pending
-        # Plain ints per batch (a Counter update per example costs more), added to the stats
-        # in the order the keys first occur, as stats.json lists them.
-        counts, order = [0] * 6, [0, 1]
-        for inp, tgt in pairs:
-            inp, tgt, di, dt = fit(inp, tgt, lengths, eos)
-            counts[0] += len(inp)
-            counts[1] += len(tgt)
-            if di:
-                order += [2, 3] if not counts[2] else []
-                counts[2] += 1
-                counts[3] += di
-            if dt:
-                order += [4, 5] if not counts[4] else []
-                counts[4] += 1
-                counts[5] += dt
-            pending.append((inp, tgt))
-        if pairs:
-            self.stats["examples"] += len(pairs)
-            for i in order:
-                self.stats[_COUNTED[i]] += counts[i]
+        """Add the next examples' (input ids, target ids); each full chunk is packed."""
+        self.pending.extend(pairs)
         while len(self.pending) >= self.chunk:
             self._pack(self.chunk)
-        self._drain(final=False)
 
     def _pack(self, n: int) -> None:
         chunk, self.pending = self.pending[:n], self.pending[n:]
-        if self.feats.pack:
-            self.ready += shuffle_chunk(pack_pairs(chunk, self.feats), self.seed, self.chunk_start)
-        else:
-            self.ready += [[pair] for pair in chunk]
-        self.chunk_start += n
+        self.add_chunk(self.packer.pack(chunk, self.chunk_start))
+
+    def add_chunk(self, chunk: PackedChunk) -> None:
+        """Add the next chunk of the stream, packed; write every shard it fills."""
+        self.stats.update(chunk.stats)  # new keys in the chunk's order, as stats.json lists them
+        self.chunk_start += chunk.stats.get("examples", 0)
+        if chunk.rows:
+            self.ready.append(chunk.arrays)
+            self.ready_rows += chunk.rows
+        self._drain(final=False)
 
     def close(self) -> None:
         if self.pending:
@@ -139,15 +118,22 @@ class TokenWriter:
 
     def _drain(self, final: bool) -> None:
         n = self.rows_per_shard
-        while len(self.ready) >= n or (final and self.ready):
-            rows, self.ready = self.ready[:n], self.ready[n:]
-            self._write(rows)
+        if self.ready_rows < n and not (final and self.ready_rows):
+            return
+        keys = self.ready[0].keys()
+        arrays = {k: np.concatenate([a[k] for a in self.ready]) for k in keys}
+        start = 0
+        while self.ready_rows - start >= n or (final and start < self.ready_rows):
+            self._write({k: v[start : start + n] for k, v in arrays.items()})
+            start = min(start + n, self.ready_rows)
+        self.ready_rows -= start
+        self.ready = [{k: v[start:] for k, v in arrays.items()}] if self.ready_rows else []
 
-    def _write(self, rows) -> None:
+    def _write(self, arrays: dict[str, np.ndarray]) -> None:
         from safetensors.numpy import save_file
 
-        arrays = self.family.rows_to_arrays(rows, self.lengths, self.pad)
-        self.stats["rows"] += len(rows)
+        arrays = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
+        self.stats["rows"] += len(next(iter(arrays.values())))
         path = self.folder / f"part-{self.shards:05d}.safetensors"
         tmp = path.with_suffix(".tmp")
         save_file(arrays, str(tmp), metadata={"layout": self.feats.layout})
