@@ -39,11 +39,11 @@ from flankit.data.chunks import ChunkPacker
 from flankit.data.collections import CollectionSpec, load_collection
 from flankit.data.decontam import cache_root, contaminated, index_in_background, task_key
 from flankit.data.features import token_pairs
-from flankit.data.mixtures import Mixture, Ref, data_seed
+from flankit.data.mixtures import Mixture, data_seed
 from flankit.data.pipeline import FeatureConfig, RenderConfig, mixture_tokenizer
 from flankit.data.shards import ShardWriter, TokenWriter, json_line
 from flankit.data.sources import BadRows
-from flankit.data.tasks import Task, Variant, prepare_examples, render_example
+from flankit.data.tasks import Task, prepare_examples, render_example
 from flankit.errors import FlankitError, warn
 from flankit.family import ENCDEC, family_named
 from flankit.outputs import writable_dir, write_atomic
@@ -282,36 +282,34 @@ def _pool(num_proc: int):
 
 
 def _init_state(
-    tasks: list[Task],
+    mix: Mixture,
     render: RenderConfig,
-    seed: int,
     tokenizer,
     layout: str,
     fmt: str,
     packer: ChunkPacker | None = None,
 ) -> None:
     _STATE.update(
-        tasks=tasks,
+        mix=mix,
         render=render,
-        seed=seed,
         tokenizer=tokenizer,
         layout=layout,
         format=fmt,
         packer=packer,
     )
-    prepare_examples(tasks)  # lazily read texts (submix parquet), once, before workers fork
+    prepare_examples(mix.tasks)  # lazily read texts (submix parquet), once, before workers fork
 
 
-def render_batch(refs: list[tuple]) -> list[dict]:
-    """Render a batch of (task, index, epoch, format, cot, inverted) tuples into rows."""
-    tasks, render, seed = _STATE["tasks"], _STATE["render"], _STATE["seed"]
+def render_batch(draws: list[tuple[int, int, int]]) -> list[dict]:
+    """Render a batch of (task, index, epoch) draws into rows, each in its variant."""
+    mix, render = _STATE["mix"], _STATE["render"]
     rows = []
-    for ti, idx, epoch, fmt, cot, inv in refs:
+    for ti, idx, epoch in draws:
         r = render_example(
-            tasks[ti],
+            mix.tasks[ti],
             idx,
-            Variant(fmt, cot, inv),
-            seed=seed,
+            mix.variant(ti, idx, epoch),
+            seed=mix.seed,
             epoch=epoch,
             max_shots=render.max_shots,
             fewshot_budget=render.fewshot_budget,
@@ -345,11 +343,11 @@ def count_rows(rows: list[dict]) -> dict[str, Counter]:
     return per_task
 
 
-def _work(job: tuple[int, list[tuple]]):
-    """One job: render a batch of refs; with a tokenizer, the batch is the packing chunk that
+def _work(job: tuple[int, list[Draw]]):
+    """One job: render a batch of draws; with a tokenizer, the batch is the packing chunk that
     starts at stream position `chunk_start`, tokenized and packed here too."""
-    chunk_start, refs = job
-    rows = render_batch(refs)
+    chunk_start, draws = job
+    rows = render_batch(draws)
     packed = None
     if _STATE.get("tokenizer") is not None:
         packed = _STATE["packer"].pack(tokenize_batch(rows), chunk_start)
@@ -358,28 +356,27 @@ def _work(job: tuple[int, list[tuple]]):
     return out, count_rows(rows), packed
 
 
-def _refs(mix: Mixture, num_examples: int | None) -> tuple[Iterator[Ref], int, object]:
+Draw = tuple[int, int, int]  # (task, example index, epoch): a Ref without its variant
+
+
+def _draws(mix: Mixture, num_examples: int | None) -> tuple[Iterator[Draw], int, object]:
+    """The mixture's draws in order (the workers find their variants), their count and the
+    stream (for its repeat counts), or None for every example once."""
     if num_examples is None:
         total = sum(len(t) for t in mix.tasks)
-        return mix.every_example_once(), total, None
+        return mix.every_example_once_draws(), total, None
     stream = mix.stream()
-    return islice(stream, num_examples), num_examples, stream
+    return islice(iter(stream.draw, None), num_examples), num_examples, stream
 
 
-def _batches(refs: Iterator[Ref], size: int) -> Iterator[tuple[int, list[tuple]]]:
-    """(stream position of the first, refs as tuples) for each `size` refs in turn."""
+def _batches(draws: Iterator[Draw], size: int) -> Iterator[tuple[int, list[Draw]]]:
+    """(stream position of the first, the draws) for each `size` draws in turn."""
     start = 0
     while True:
-        chunk = list(islice(refs, size))
+        chunk = list(islice(draws, size))
         if not chunk:
             return
-        yield (
-            start,
-            [
-                (r.task, r.index, r.epoch, r.variant.format, r.variant.cot, r.variant.inverted)
-                for r in chunk
-            ],
-        )
+        yield start, chunk
         start += len(chunk)
 
 
@@ -449,7 +446,7 @@ def build(cfg: DataConfig, out: str | Path, *, progress: bool = True) -> dict:
     _start(cfg, out)
     mix, load = load_mixture(cfg, seed=cfg.seed, progress=progress, workers=cfg.num_proc)
     tokenizer = _prepare_tokenizer(cfg, mix, out, progress)
-    refs, total, stream = _refs(mix, cfg.mixture.num_examples)
+    draws, total, stream = _draws(mix, cfg.mixture.num_examples)
     texts = ShardWriter(out / "data", cfg.output.format, cfg.output.shard_size)
     tokens = None
     if tokenizer is not None:
@@ -459,11 +456,9 @@ def build(cfg: DataConfig, out: str | Path, *, progress: bool = True) -> dict:
         )
     per_task = defaultdict(Counter)
     packer = tokens.packer if tokens is not None else None
-    _init_state(
-        mix.tasks, cfg.render, mix.seed, tokenizer, cfg.features.layout, cfg.output.format, packer
-    )
+    _init_state(mix, cfg.render, tokenizer, cfg.features.layout, cfg.output.format, packer)
     # With a tokenizer a job is one packing chunk, packed in the worker; else a batch to render.
-    jobs = _batches(refs, cfg.chunk_examples if tokens is not None else cfg.batch_size)
+    jobs = _batches(draws, cfg.chunk_examples if tokens is not None else cfg.batch_size)
     what = "render, tokenize, pack" if tokens is not None else "render"
     shown = bar("build", what, total, unit="ex", enabled=progress)
     with _pool(cfg.num_proc) as pool, shown:

@@ -190,6 +190,11 @@ class Mixture:
 
     def every_example_once(self) -> Iterator[Ref]:
         """Each example of each task exactly once, tasks interleaved at random (no caps)."""
+        for ti, idx, epoch in self.every_example_once_draws():
+            yield Ref(ti, idx, epoch, self.variant(ti, idx, epoch))
+
+    def every_example_once_draws(self) -> Iterator[tuple[int, int, int]]:
+        """`every_example_once` without the variants: (task, example index, epoch 0)."""
         owners = np.concatenate(
             [np.full(len(t), i, dtype=np.int32) for i, t in enumerate(self.tasks)]
         )
@@ -200,8 +205,7 @@ class Mixture:
             ti = int(owners[pos])
             k = cursors[ti]
             cursors[ti] += 1
-            idx = int(perms[ti][k])
-            yield Ref(ti, idx, 0, self.variant(ti, idx, 0))
+            yield ti, int(perms[ti][k]), 0
 
     def table(self) -> list[dict]:
         """Per-task mixing weights, for reports."""
@@ -244,6 +248,12 @@ class MixtureStream:
         return self
 
     def __next__(self) -> Ref:
+        ti, idx, epoch = self.draw()
+        return Ref(ti, idx, epoch, self.mix.variant(ti, idx, epoch))
+
+    def draw(self) -> tuple[int, int, int]:
+        """The next (task, example index, epoch) without its variant: a build's workers find
+        the variants (`Mixture.variant`, one seeded generator per example) in parallel."""
         block, offset = divmod(self.step, BLOCK)
         if block != self._block_id:
             self._block = self.mix._task_choices(block)
@@ -259,8 +269,7 @@ class MixtureStream:
             perm = self._perms[key] = self.mix._perm(ti, epoch)
         self.cursors[ti] = k + 1
         self.step += 1
-        idx = int(perm[pos])
-        return Ref(ti, idx, epoch, self.mix.variant(ti, idx, epoch))
+        return ti, int(perm[pos]), epoch
 
     def repeats(self) -> dict[str, float]:
         """How many times each task's examples have been seen so far (draws / examples)."""
