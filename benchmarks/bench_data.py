@@ -227,10 +227,9 @@ def bench_submix(rows: int, small: int, repeats: int, builds: bool = True) -> No
         for batch in pq.ParquetFile(parquet).iter_batches(submix.BATCH_ROWS, columns=columns):
             batch.to_pylist()
 
-    # Every kept row's texts into the spill, as a build that renders every row reads them:
-    # in the labels' pass (the loader's route) or after it (a deferred read, then `prepare`).
-    def read_with_texts(defer: bool):
-        done = submix.read(parquet, submix.Filters(), defer_texts=defer)
+    # The read and then every kept row's texts, as a build that renders every row reads them.
+    def read_with_texts():
+        done = submix.read(parquet, submix.Filters())
         done.prepare()
         for spill in (done.inputs, done.targets):
             os.unlink(spill.path)
@@ -242,14 +241,7 @@ def bench_submix(rows: int, small: int, repeats: int, builds: bool = True) -> No
             "flankit submix reader (validate, filter, keep row refs)",
             lambda: submix.read(parquet, submix.Filters()),
         ),
-        "texts": (
-            "reader + every kept row's texts into the spill, one pass (a build's load)",
-            lambda: read_with_texts(False),
-        ),
-        "later": (
-            "reader, then the texts in a second pass (`defer_texts`, `prepare`)",
-            lambda: read_with_texts(True),
-        ),
+        "texts": ("reader + every kept row's texts into the spill", read_with_texts),
         "some": ("flankit submix reader, zs_opt + P3 only", lambda: submix.read(parquet, some)),
     }
     load_before = os.getloadavg()
@@ -283,7 +275,6 @@ def bench_submix(rows: int, small: int, repeats: int, builds: bool = True) -> No
     for key, base, label in (
         ("read", "arrow", "reader / pyarrow alone"),
         ("texts", "arrow", "**reader + texts / pyarrow alone**"),
-        ("later", "arrow", "reader, texts later / pyarrow alone"),
         ("texts", "python", "reader + texts / pyarrow + to_pylist"),
     ):
         ratios = sorted(t / b for t, b in zip(times[key], times[base]))

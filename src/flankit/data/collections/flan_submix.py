@@ -73,8 +73,7 @@ def load(spec: CollectionSpec, root: Path, bad: BadRows) -> list[Task]:
     from flankit.data.flan2022 import submix
 
     path = _path(spec, root)
-    # Loaded to be rendered: the texts are read in the same pass as the labels.
-    rows = submix.read(path, filters(spec), bad, defer_texts=False)
+    rows = submix.read(path, filters(spec), bad)
     tasks = []
     for name, examples in sorted(rows.tasks().items()):
         meta = {

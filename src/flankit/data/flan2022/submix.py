@@ -6,12 +6,12 @@ Two layouts are read: the `DataProvenanceInitiative/*_submix_original` parquet f
 and task source come from the file name). Files are read batch by batch with pyarrow (parquet) or
 line by line (JSONL, plain or gzip), filtered by template type, task source and task name. The
 label columns are handled as dictionary codes (parquet: read so), so each distinct value is
-checked and filtered once per batch, never a Python object per row. A build's load reads the
-texts in the same pass, straight from the Arrow buffers into the spill. A listing's read
-(`defer_texts`, parquet only) decodes just the three label columns and keeps row references; the
-text columns are checked by each row group's statistics (no null, no empty input), decoded only
-where those cannot tell, and the kept rows' texts are read later if at all, once
-(`SubmixRows.prepare`), in file order. Either way the kept texts
+checked and filtered once per batch, never a Python object per row. A parquet-only read decodes
+just the three label columns and keeps row references; the text columns are checked by each row
+group's statistics (no null, no empty input), decoded only where those cannot tell, and the kept
+rows' texts are read later, once (`SubmixRows.prepare`, on first use or before a build's workers
+fork), in file order, straight from the Arrow buffers into the spill. (Reading the texts in the
+labels' pass instead measured slower: 0.79 s against 0.69 s for 500,000 rows.) Either way the kept texts
 end up in a spill file on local disk; only their offsets (a few bytes per row) stay in memory,
 and each row is read back on demand. Memory is therefore bounded by the batch size,
 not by the submix (these are 0.1-13 GB each).
@@ -596,17 +596,11 @@ def read(
     bad: BadRows | None = None,
     *,
     spill_dir: str | None = None,
-    defer_texts: bool = True,
 ) -> SubmixRows:
-    """Every row of the submix file(s) at `path` that passes `filters`, spilled to disk.
-
-    `defer_texts`: a parquet-only read decodes the label columns only and reads the kept texts
-    on first use (`SubmixRows.prepare`), which listings and filtered reads gain from; a build,
-    which renders every kept row, reads them in the same pass instead (`defer_texts=False`):
-    one decode of each batch, not a label pass and then a text pass."""
+    """Every row of the submix file(s) at `path` that passes `filters`, spilled to disk."""
     bad = bad if bad is not None else BadRows()
     paths = files(path)
-    deferred = defer_texts and all(p.suffix == ".parquet" for p in paths)
+    deferred = all(p.suffix == ".parquet" for p in paths)
     reader = _Reader(filters, bad, spill_dir, deferred)
     for file_index, file in enumerate(paths):
         if file.suffix == ".parquet":
