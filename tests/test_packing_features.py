@@ -56,6 +56,19 @@ def test_truncate_keeps_eos_or_the_end():
     assert truncate([1, 2, 3, 4, 9], 3, 9) == ([1, 2, 9], 2)
     assert truncate([1, 2, 3, 4], 2, None, keep="end") == ([3, 4], 2)
     assert truncate([1, 2], 5, 9) == ([1, 2], 0)
+    # No room left: nothing is kept, from either end.
+    assert truncate([1, 2, 3], 0, None, keep="end") == ([], 3)
+    assert truncate([1, 2, 9], 0, 9) == ([], 3)
+
+
+def test_decoder_target_that_fills_the_row_leaves_no_prompt():
+    from flankit.family import family_named
+
+    decoder = family_named("decoder")
+    inp, tgt, di, dt = decoder.fit_example([5, 6, 7], list(range(10, 18)) + [1], (8,), 1)
+    assert (inp, di) == ([], 3) and len(tgt) == 8 and tgt[-1] == 1 and dt == 1
+    rows = decoder_rows([[(inp, tgt)]], 8, pad_id=0)  # fits its row exactly
+    assert rows["loss_mask"][0].tolist() == [1] * 8
 
 
 def test_feature_arrays_of_many_rows_match_row_by_row_and_refuse_overflow():

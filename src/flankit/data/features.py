@@ -47,6 +47,8 @@ def truncate(
     if len(ids) <= length:
         return ids, 0
     dropped = len(ids) - length
+    if length <= 0:  # (`ids[-0:]` would be all of them)
+        return ids[:0], dropped
     if keep == "end":
         return ids[-length:], dropped
     if eos_id is not None and ids and ids[-1] == eos_id:
