@@ -309,6 +309,7 @@ def test_parquet_kept_rows_in_scattered_row_groups_read_back_in_order(
     # Kept rows sit in a few non-adjacent row groups; batches smaller than, or spanning, row
     # groups; a task seen under two sources takes the source of its first kept row.
     monkeypatch.setattr(submix, "BATCH_ROWS", batch_rows)
+    monkeypatch.setattr(submix, "LABEL_BATCH_ROWS", batch_rows)  # several groups per batch, too
     wanted = {"NIv2", "CoT"}
     sample_rows = sorted(_rows(sample), key=lambda r: r["task_source"] in wanted)
     rows = [{**r, "inputs": f"{r['inputs']} ({copy})"} for copy in range(3) for r in sample_rows]
