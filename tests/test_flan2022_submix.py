@@ -289,17 +289,35 @@ def test_parquet_empty_inputs_is_found_with_or_without_statistics(sample, tmp_pa
     assert "" not in texts and rows[9]["inputs"] not in texts
 
 
-def test_parquet_recipe_build_is_the_same_with_one_or_two_processes(sample, tmp_path):
+def test_parquet_recipe_build_is_the_same_with_one_or_two_processes(sample, tmp_path, monkeypatch):
+    import tempfile
+
     from flankit.cli import main
 
-    parquet = _parquet(tmp_path / "all.parquet", _rows(sample), row_group_size=5)
-    written = []
+    rows = _rows(sample)
+    parquet = _parquet(tmp_path / "all.parquet", rows, row_group_size=5)
+    evals = tmp_path / "evals"
+    evals.mkdir()
+    gsm = next(r for r in rows if r["task_name"] == "cot_gsm8k")
+    (evals / "task.json").write_text(json.dumps({"examples": [{"input": gsm["inputs"]}]}))
+    written, removed = [], []
     for procs in (1, 2):
-        path = _recipe(tmp_path, parquet, num_proc=procs)
+        # The decontamination check is shared by the processes: the texts it reads are read
+        # once, before they fork, so each collection leaves its two spills (inputs, targets).
+        spills = tmp_path / f"spill{procs}"
+        spills.mkdir()
+        monkeypatch.setattr(tempfile, "tempdir", str(spills))
+        monkeypatch.setenv("FLANKIT_CACHE", str(tmp_path / f"cache{procs}"))  # a first build
+        path = _recipe(
+            tmp_path, parquet, num_proc=procs, decontaminate={"eval_paths": [str(evals)]}
+        )
         out = tmp_path / f"out{procs}"
         assert main(["data", "build", str(path), "--out", str(out), "-q"]) == 0
         written.append(pq.read_table(out / "data").to_pylist())
+        removed.append(json.loads((out / "stats.json").read_text())["decontaminated_total"])
+        assert len(list(spills.glob("flankit-submix-*"))) == 2 * 5
     assert written[0] == written[1] and len(written[0]) == 400
+    assert removed[0] == removed[1] >= 1
 
 
 @pytest.mark.parametrize("batch_rows", [2, 5, 8192])

@@ -204,6 +204,8 @@ def _kept_examples(
     parts = _balanced(todo, [len(tasks[i]) for i in todo], max(1, workers))
     pool = None
     if len(parts) > 1 and "fork" in mp.get_all_start_methods():
+        # Texts read lazily (submix parquet) are read here, once, not in each forked process.
+        prepare_examples([tasks[i] for i in todo])
         _CHECK.update(tasks=tasks, index=index)
         pool = mp.get_context("fork").Pool(len(parts) - 1)
         _CHECK.clear()
