@@ -354,3 +354,35 @@ def test_parquet_kept_rows_in_scattered_row_groups_read_back_in_order(
     assert read.task_source[cot["task_name"]] == "NIv2"
     kept_groups = {i // 3 for i, r in enumerate(rows) if r["task_source"] in wanted}
     assert len(kept_groups) < len(rows) // 3 and max(kept_groups) - min(kept_groups) > 3
+
+
+@pytest.mark.parametrize("batch_rows", [2, 5, 8192])
+def test_texts_read_alongside_the_labels_equal_those_read_later(
+    sample, tmp_path, monkeypatch, batch_rows
+):
+    # Scattered kept rows, groups whose texts must be decoded in the label pass (an empty
+    # input, no statistics in one file), two files: the same spills and examples either way.
+    monkeypatch.setattr(submix, "BATCH_ROWS", batch_rows)
+    monkeypatch.setattr(submix, "LABEL_BATCH_ROWS", batch_rows * 3)
+    rows = [{**r, "inputs": f"{r['inputs']} ({copy})"} for copy in range(3) for r in _rows(sample)]
+    rows[10] = {**rows[10], "inputs": ""}
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    _parquet(folder / "a.parquet", rows[:40], row_group_size=3)
+    table = pa.Table.from_pylist(
+        rows[40:], schema=pa.schema([(c, pa.string()) for c in submix.COLUMNS])
+    )
+    pq.write_table(table, folder / "b.parquet", row_group_size=4, write_statistics=False)
+    filters = submix.Filters(task_sources=frozenset({"NIv2", "CoT", "P3"}))
+    later = submix.read(folder, filters, BadRows(skip=True))
+    now = submix.read(folder, filters, BadRows(skip=True), texts=True)
+    assert later.inputs is None and now.inputs is not None
+    later.prepare()
+    for a, b in ((later.inputs, now.inputs), (later.targets, now.targets)):
+        assert open(a.path, "rb").read() == open(b.path, "rb").read()
+        assert a.ends.tolist() == b.ends.tolist()
+
+    def fields(read):
+        return {n: [(e.fields, e.where) for e in ex] for n, ex in read.tasks().items()}
+
+    assert fields(now) == fields(later) and len(now.origin) > 20

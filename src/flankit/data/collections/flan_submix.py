@@ -73,7 +73,7 @@ def load(spec: CollectionSpec, root: Path, bad: BadRows) -> list[Task]:
     from flankit.data.flan2022 import submix
 
     path = _path(spec, root)
-    rows = submix.read(path, filters(spec), bad)
+    rows = submix.read(path, filters(spec), bad, texts=True)  # to be rendered: read the texts
     tasks = []
     for name, examples in sorted(rows.tasks().items()):
         meta = {

@@ -294,6 +294,84 @@ class Spill:
         self.__dict__.update(state, _fd=None, _ends=[], _writer=None, _pool=None, _pending=deque())
 
 
+def _group_starts(handle: Any) -> np.ndarray:
+    """The first row of each row group, and the row count at the end."""
+    sizes = [handle.metadata.row_group(g).num_rows for g in range(handle.num_row_groups)]
+    return np.cumsum([0] + sizes)
+
+
+def _spill_group(handle: Any, group: int, first: int, rows: np.ndarray, inputs, targets) -> None:
+    """Append the texts of `rows` (0-based in the file, increasing, all in row group `group`,
+    which starts at row `first`) to the two spills."""
+    for batch in handle.iter_batches(BATCH_ROWS, row_groups=[group], columns=TEXTS):
+        stop = first + batch.num_rows
+        lo, hi = np.searchsorted(rows, [first, stop])
+        if hi > lo:
+            keep = rows[lo:hi] - first
+            inputs.append(_take(batch.column("inputs"), keep))
+            targets.append(_take(batch.column("targets"), keep))
+        first = stop
+
+
+class _TextPass:
+    """A parquet read's texts, read on one background thread while the label pass goes on:
+    each row group is handed over as soon as the label pass is past it, in file order, so the
+    spills hold what `SubmixRows.prepare` would write."""
+
+    def __init__(self, spill_dir: str | None) -> None:
+        self.inputs, self.targets = Spill(spill_dir), Spill(spill_dir)
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="flankit-texts")
+        self._jobs: list = []
+        self._file: tuple[Any, np.ndarray] | None = None  # (handle, group starts)
+        self._group = 0
+        self._kept: list[np.ndarray] = []
+
+    def start(self, path: Path) -> None:
+        self.finish_file()
+        handle = _parquet_file(path)  # its own handle: the label pass reads through another
+        self._file, self._group, self._kept = (handle, _group_starts(handle)), 0, []
+
+    def kept(self, rows: np.ndarray) -> None:
+        """Kept rows (0-based, increasing) of the batch just read."""
+        if len(rows):
+            self._kept.append(rows)
+
+    def done_through(self, row: int) -> None:
+        """The label pass has read the rows before `row` (0-based): hand over their groups."""
+        handle, starts = self._file
+        while self._group < len(starts) - 1 and starts[self._group + 1] <= row:
+            end = starts[self._group + 1]
+            kept = np.concatenate(self._kept) if self._kept else np.zeros(0, dtype=np.int64)
+            here, self._kept = kept[kept < end], [kept[kept >= end]]
+            if len(here):
+                job = (handle, self._group, int(starts[self._group]), here)
+                self._jobs.append(self._pool.submit(_spill_group, *job, self.inputs, self.targets))
+            self._group += 1
+
+    def finish_file(self) -> None:
+        if self._file is not None:
+            self.done_through(int(self._file[1][-1]))
+            self._file = None
+
+    def abandon(self) -> None:
+        """After an error: stop the thread (a no-op once `close` has run)."""
+        for job in self._jobs:
+            job.cancel()
+        self._pool.shutdown(wait=True)
+
+    def close(self) -> tuple[Spill, Spill]:
+        """Wait for every group (errors raise here) and close the spills."""
+        try:
+            self.finish_file()
+            for job in self._jobs:
+                job.result()
+        finally:
+            self._pool.shutdown()
+        self.inputs.close()
+        self.targets.close()
+        return self.inputs, self.targets
+
+
 def _unlink(path: str) -> None:
     with contextlib.suppress(OSError):
         os.unlink(path)
@@ -346,19 +424,10 @@ class SubmixRows:
             if not len(rows):
                 continue
             handle = _parquet_file(Path(file))
-            starts = np.cumsum([0] + [handle.metadata.row_group(g).num_rows
-                                      for g in range(handle.num_row_groups)])  # fmt: skip
+            starts = _group_starts(handle)
             for group in np.unique(np.searchsorted(starts, rows, side="right") - 1).tolist():
-                first = int(starts[group])
-                batches = handle.iter_batches(BATCH_ROWS, row_groups=[group], columns=TEXTS)
-                for batch in batches:
-                    stop = first + batch.num_rows
-                    lo, hi = np.searchsorted(rows, [first, stop])
-                    if hi > lo:
-                        keep = rows[lo:hi] - first
-                        inputs.append(_take(batch.column("inputs"), keep))
-                        targets.append(_take(batch.column("targets"), keep))
-                    first = stop
+                lo, hi = np.searchsorted(rows, starts[group : group + 2])
+                _spill_group(handle, group, int(starts[group]), rows[lo:hi], inputs, targets)
         inputs.close()
         targets.close()
         self.inputs, self.targets = inputs, targets
@@ -415,12 +484,18 @@ class _Reader:
     """Accumulates one read: validates and filters each batch (vectorised), spills kept rows."""
 
     def __init__(
-        self, filters: Filters, bad: BadRows, spill_dir: str | None, deferred: bool
+        self,
+        filters: Filters,
+        bad: BadRows,
+        spill_dir: str | None,
+        deferred: bool,
+        texts: _TextPass | None = None,
     ) -> None:
         self.filters, self.bad, self.deferred = filters, bad, deferred
         self.spill_dir = spill_dir
         self.inputs = None if deferred else Spill(spill_dir)
         self.targets = None if deferred else Spill(spill_dir)
+        self.texts = texts  # a deferred read's texts, read alongside
         self.types: list[np.ndarray] = []
         self.origin: list[np.ndarray] = []
         self.file_of: list[np.ndarray] = []
@@ -493,6 +568,8 @@ class _Reader:
         if not self.deferred:
             self.inputs.append(_take(cols["inputs"], keep))
             self.targets.append(_take(cols["targets"], keep))
+        elif self.texts is not None:
+            self.texts.kept(np.asarray(lines, dtype=np.int64) - 1)
         kind = labels["template_type"]
         types = kind.lut(
             lambda v: TEMPLATE_TYPES.index(v) if v in TEMPLATE_TYPES else -1, -1, np.int8
@@ -545,6 +622,8 @@ class _Reader:
         if not self.deferred:
             self.inputs.close()
             self.targets.close()
+        elif self.texts is not None:
+            self.inputs, self.targets = self.texts.close()
 
         def cat(parts, dtype):
             return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
@@ -605,23 +684,37 @@ def read(
     bad: BadRows | None = None,
     *,
     spill_dir: str | None = None,
+    texts: bool = False,
 ) -> SubmixRows:
-    """Every row of the submix file(s) at `path` that passes `filters`, spilled to disk."""
+    """Every row of the submix file(s) at `path` that passes `filters`, spilled to disk.
+
+    `texts`: a parquet-only read reads the kept texts now, on a background thread that follows
+    the label pass row group by row group (for a load that renders them), instead of at the
+    first `prepare`."""
     bad = bad if bad is not None else BadRows()
     paths = files(path)
     deferred = all(p.suffix == ".parquet" for p in paths)
-    reader = _Reader(filters, bad, spill_dir, deferred)
-    for file_index, file in enumerate(paths):
-        if file.suffix == ".parquet":
-            batches = _parquet_batches(file, texts=not deferred)
-        else:
-            batches = _json_batches(file)
-        row = 1
-        for batch in batches:
-            count = reader.add(file, file_index, batch, row)
-            row += count
-            reader.read += count
-    return reader.finish(paths)
+    alongside = _TextPass(spill_dir) if deferred and texts else None
+    reader = _Reader(filters, bad, spill_dir, deferred, alongside)
+    try:
+        for file_index, file in enumerate(paths):
+            if file.suffix == ".parquet":
+                batches = _parquet_batches(file, texts=not deferred)
+            else:
+                batches = _json_batches(file)
+            if alongside is not None:
+                alongside.start(file)
+            row = 1
+            for batch in batches:
+                count = reader.add(file, file_index, batch, row)
+                row += count
+                reader.read += count
+                if alongside is not None:
+                    alongside.done_through(row - 1)
+        return reader.finish(paths)
+    finally:
+        if alongside is not None:
+            alongside.abandon()
 
 
 def task_names(path: str | Path, filters: Filters) -> list[str]:
