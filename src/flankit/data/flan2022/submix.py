@@ -9,10 +9,10 @@ label columns are handled as dictionary codes (parquet: read so), so each distin
 checked and filtered once per batch, never a Python object per row. A parquet-only read decodes
 just the three label columns and keeps row references; the text columns are checked by each row
 group's statistics (no null, no empty input), decoded only where those cannot tell, and the kept
-rows' texts are read later, once (`SubmixRows.prepare`, on first use or before a build's workers
-fork), in file order, straight from the Arrow buffers into the spill. (Reading the texts in the
-labels' pass instead was no faster when measured: 0.79 s for 500,000 rows, against 0.69-0.79 s
-this way.) Either way the kept texts
+rows' texts are read in file order, straight from the Arrow buffers into the spill: by a
+collection's load (`read(..., texts=True)`) on a background thread that follows the label pass
+row group by row group, else once on first use (`SubmixRows.prepare`). (Decoding texts and labels
+in one pass instead was no faster when measured.) Either way the kept texts
 end up in a spill file on local disk; only their offsets (a few bytes per row) stay in memory,
 and each row is read back on demand. Memory is therefore bounded by the batch size,
 not by the submix (these are 0.1-13 GB each).
