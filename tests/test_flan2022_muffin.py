@@ -530,7 +530,7 @@ def test_missing_template_field_names_collection_task_source_row_field(tmp_path)
     with pytest.raises(FlankitError) as err:
         load_collection(spec)
     e = err.value
-    assert (e.task, e.line, e.field) == ("squad_v1", 3, "question")
+    assert (e.task, e.line, e.field) == ("squad_v1", 4, "question")  # row 3 from 0
     assert e.file.endswith("squad_v1.jsonl") and "collection muffin" in str(e)
 
 
@@ -546,7 +546,7 @@ def test_template_field_the_hub_lacks_names_it(tmp_path):
             CATALOG["bool_q"], rows, source="hub:google/boolq:train[:-200]", templates=TEMPLATES,
             bad=BadRows(),
         )  # fmt: skip
-    assert err.value.file == "hub:google/boolq:train[:-200]" and err.value.line == 0
+    assert err.value.file == "hub:google/boolq:train[:-200]" and err.value.line == 1
 
 
 def test_label_outside_options_names_the_label(tmp_path):
@@ -555,7 +555,7 @@ def test_label_outside_options_names_the_label(tmp_path):
     spec = CollectionSpec(name="muffin", path=str(write(tmp_path, "rte", rows)), tasks=["rte"])
     with pytest.raises(FlankitError, match="outside the 2 options") as err:
         load_collection(spec)
-    assert (err.value.task, err.value.line, err.value.field) == ("rte", 5, "label")
+    assert (err.value.task, err.value.line, err.value.field) == ("rte", 6, "label")
     assert "collection muffin" in str(err.value) and err.value.file.endswith("rte.jsonl")
 
 
@@ -574,7 +574,11 @@ def test_skip_bad_rows_counts_per_task(tmp_path):
     tasks = {t.name: t for t in load_collection(spec, bad=bad)}
     assert (len(tasks["rte"]), len(tasks["trec"])) == (10, 11)
     assert bad.counts == {"rte": 2, "trec": 1}
-    assert any("row 2" in s or "rte.jsonl:2" in s for s in bad.samples)
+    # Rows are counted from 1, as the file's lines are: rte[2] is line 3.
+    assert any("rte.jsonl:3" in s for s in bad.samples)
+    assert any("rte.jsonl:8" in s for s in bad.samples) and any(
+        "trec.jsonl:5" in s for s in bad.samples
+    )
 
 
 def test_flan_filters_are_counted(tmp_path):
@@ -858,7 +862,7 @@ def test_unified_qa_science_and_rows_of_another_schema():
     wrong = [{"question": "q", "answer": {"value": "v"}}]  # trivia_qa without normalized_value
     with pytest.raises(FlankitError, match="lacks this value") as err:
         muffin.prepare(CATALOG["trivia_qa"], wrong, source="s", templates=TEMPLATES, bad=BadRows())
-    assert err.value.field == "normalized_value" and err.value.line == 0
+    assert err.value.field == "normalized_value" and err.value.line == 1
 
 
 def test_record_renders_its_own_options_string_in_every_format():

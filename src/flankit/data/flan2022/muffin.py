@@ -376,8 +376,14 @@ def required_fields(task: MuffinTask, templates: flan_render.FlanTemplates) -> s
 def _error(
     task: MuffinTask, source: str, row: int, field: str | None, message: str
 ) -> FlankitError:
+    """The error of the source's row numbered `row` from 0; messages count rows from 1, as a
+    JSONL file's lines are counted (the third row is `file:3`)."""
     return FlankitError(
-        f"collection {COLLECTION}: {message}", file=source, line=row, task=task.name, field=field
+        f"collection {COLLECTION}: {message}",
+        file=source,
+        line=row + 1,
+        task=task.name,
+        field=field,
     )
 
 
