@@ -327,7 +327,9 @@ def render_formats(
 ) -> list[flan_render.FlanRow]:
     """The subset's rows in one FLAN template type (zs_opt, zs_noopt, fs_opt, fs_noopt) with
     FLAN's T0 patterns; options are shown, and randomised in zs_opt, only where the task type's
-    patterns show them (`t0_multiple_choice_separated_options`)."""
+    patterns show them (`t0_multiple_choice_separated_options`). This is FLAN's ZS-Opt mixture:
+    it takes only the randomised variant of every task whose preprocessors format options, and
+    FLAN adds that step to exactly these T0 subsets."""
     subset = prepared.subset
     spec = flan_render.RenderSpec(
         task=subset.subset,
