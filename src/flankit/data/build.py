@@ -212,7 +212,7 @@ def _kept_examples(
         jobs = [pool.apply_async(_check_part, (part,)) for part in parts[1:]]
         pool.close()
     else:
-        parts = [[i for part in parts for i in part]]
+        parts = [todo]
     try:
         for i in parts[0]:
             yield i, np.flatnonzero(~contaminated(tasks[i], index))

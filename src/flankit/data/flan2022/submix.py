@@ -565,11 +565,12 @@ class _Reader:
         return n
 
     def _spill(self, file_index: int, cols, labels: dict[str, _Labels], keep, lines) -> None:
+        origin = np.asarray(lines, dtype=np.int64)  # 1-based row numbers of the kept rows
         if not self.deferred:
             self.inputs.append(_take(cols["inputs"], keep))
             self.targets.append(_take(cols["targets"], keep))
         elif self.texts is not None:
-            self.texts.kept(np.asarray(lines, dtype=np.int64) - 1)
+            self.texts.kept(origin - 1)
         kind = labels["template_type"]
         types = kind.lut(
             lambda v: TEMPLATE_TYPES.index(v) if v in TEMPLATE_TYPES else -1, -1, np.int8
@@ -591,7 +592,7 @@ class _Reader:
             for at, task in sorted(zip(first.tolist(), new.tolist())):
                 source = labels["task_source"].value(int(keep[rows[at]]))
                 self.task_source[self.task_names[task]] = source
-        self.origin.append(np.asarray(lines, dtype=np.int64))
+        self.origin.append(origin)
         self.file_of.append(np.full(len(keep), file_index, dtype=np.int32))
         self.kept += len(keep)
 
